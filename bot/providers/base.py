@@ -1,0 +1,97 @@
+"""The provider-neutral interface the job engine talks to.
+
+Asynchronous providers (AI/ML API: submit, then poll) and synchronous ones
+(ElevenLabs: the audio is the reply to the submit) look the same to callers:
+
+- ``submit(request, workdir)`` → :class:`Submission` with the provider's job id
+  and a first :class:`ProviderStatus` (a synchronous provider returns
+  ``COMPLETED`` with ``local_file`` already written inside ``workdir``);
+- ``poll(provider_job_id)`` → :class:`ProviderStatus`;
+- ``fetch(status, dest)`` → :class:`AudioFile` at ``dest`` (a safe download for
+  a URL, a rename for a local file).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class JobKind(StrEnum):
+    MUSIC = "music"
+    SAY = "say"
+    SFX = "sfx"
+
+
+class RemoteState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """A validated request. ``model`` is the provider's model id (e.g. ``stable-audio``)."""
+
+    kind: JobKind
+    model: str
+    params: dict[str, Any]
+
+    @property
+    def service(self) -> str:
+        return "elevenlabs" if self.kind in (JobKind.SAY, JobKind.SFX) else "aimlapi"
+
+
+@dataclass
+class ProviderStatus:
+    state: RemoteState
+    raw_status: str
+    audio_url: str | None = None
+    local_file: Path | None = None
+    content_type: str | None = None
+    credits_used: float | None = None
+    error_message: str | None = None
+    request_id: str | None = None
+
+
+@dataclass
+class Submission:
+    provider_job_id: str
+    status: ProviderStatus
+    request_id: str | None = None
+
+
+@dataclass
+class AudioFile:
+    path: Path
+    size: int
+    format: str  # "wav", "mp3", "ogg", ... as sniffed from the bytes
+    content_type: str | None = None
+
+
+@dataclass
+class CallStats:
+    """Counters a client keeps for metrics and benchmarks."""
+
+    requests: int = 0
+    polls: int = 0
+    retries: int = 0
+    errors: dict[str, int] = field(default_factory=dict)
+
+
+class Provider(Protocol):
+    service: str  # "aimlapi" | "elevenlabs"
+    display_name: str  # "AI/ML API" | "ElevenLabs"
+    is_async: bool  # True when results must be polled
+
+    @property
+    def enabled(self) -> bool: ...
+
+    async def submit(self, request: GenerationRequest, workdir: Path) -> Submission: ...
+
+    async def poll(self, provider_job_id: str) -> ProviderStatus: ...
+
+    async def fetch(self, status: ProviderStatus, dest: Path) -> AudioFile: ...

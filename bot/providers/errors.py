@@ -1,0 +1,86 @@
+"""Provider error taxonomy.
+
+Every failure a provider call can end in is one of these kinds. Each carries a
+short, user-safe message (no keys, no raw bodies) that the Discord adapter and
+the CLI can show as they are; technical details go to ``detail`` for the log.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    INVALID_KEY = "invalid_key"
+    OUT_OF_CREDITS = "out_of_credits"
+    RATE_LIMITED = "rate_limited"
+    INVALID_REQUEST = "invalid_request"
+    VOICE_NOT_FOUND = "voice_not_found"
+    UNAVAILABLE = "unavailable"
+    GENERATION_FAILED = "generation_failed"
+    DOWNLOAD_REFUSED = "download_refused"
+    DISABLED = "disabled"
+
+
+_DEFAULT_MESSAGES: dict[ErrorKind, str] = {
+    ErrorKind.INVALID_KEY: "{service} rejected the bot's API key. "
+    "Ask the bot operator to check it.",
+    ErrorKind.OUT_OF_CREDITS: "The bot's {service} account is out of credits. "
+    "Ask the bot operator to top it up.",
+    ErrorKind.RATE_LIMITED: "{service} is busy right now. Try again in a minute.",
+    ErrorKind.INVALID_REQUEST: "{service} did not accept this request.",
+    ErrorKind.VOICE_NOT_FOUND: "That voice does not exist. Pick one from the list.",
+    ErrorKind.UNAVAILABLE: "{service} is having trouble right now. Try again later.",
+    ErrorKind.GENERATION_FAILED: "{service} could not generate this audio. "
+    "Try a different prompt.",
+    ErrorKind.DOWNLOAD_REFUSED: "The generated file could not be fetched safely.",
+    ErrorKind.DISABLED: "{service} is not configured on this bot.",
+}
+
+# Kinds where trying the same call again later may succeed.
+TRANSIENT = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE})
+
+
+class ProviderError(Exception):
+    """A provider call failed. ``str()`` is the user-safe message."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        service: str,
+        message: str | None = None,
+        *,
+        detail: str = "",
+        status: int | None = None,
+        retry_after: float | None = None,
+        request_id: str | None = None,
+        field: str | None = None,
+        reached_provider: bool = True,
+    ) -> None:
+        self.kind = kind
+        self.service = service
+        self.user_message = message or _DEFAULT_MESSAGES[kind].format(service=service)
+        self.detail = detail
+        self.status = status
+        self.retry_after = retry_after
+        self.request_id = request_id
+        self.field = field
+        # False only when we are certain the request never reached the provider
+        # (connection refused, 429/503 rejection): the one case a paid submit may
+        # be retried without risking a double charge.
+        self.reached_provider = reached_provider
+        super().__init__(self.user_message)
+
+    @property
+    def transient(self) -> bool:
+        return self.kind in TRANSIENT
+
+    def log_text(self) -> str:
+        parts = [f"{self.service} {self.kind}"]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.request_id:
+            parts.append(f"request-id {self.request_id}")
+        if self.detail:
+            parts.append(self.detail[:500])
+        return ": ".join(parts[:1]) + (" (" + "; ".join(parts[1:]) + ")" if parts[1:] else "")

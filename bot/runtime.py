@@ -1,0 +1,104 @@
+"""Running the bot: open resources in order, run, close them in reverse.
+
+Start-up order: settings (already loaded) → Discord endpoint overrides →
+database (migrated) → HTTP session → services (providers, quotas, job engine)
+→ bot (cogs, command sync) → gateway. Shutdown on SIGINT/SIGTERM runs the
+same list backwards: bot.close() (stops services and owned tasks, leaves the
+gateway) → HTTP session → database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+
+import aiohttp
+
+from bot.config import Settings
+from bot.services import Services
+from bot.storage import Database, StorageError
+
+log = logging.getLogger(__name__)
+
+
+def _fail(message: str) -> None:
+    print(f"foley: {message}", file=sys.stderr)
+
+
+async def run_bot(settings: Settings) -> int:
+    from bot.client import FoleyBot, LoginRejected, configure_discord_endpoints
+
+    configure_discord_endpoints(settings)
+    try:
+        db = await Database.open(settings.database_path)
+    except StorageError as exc:
+        _fail(f"{exc}. Check DATABASE_PATH / DATA_DIR.")
+        return 1
+    try:
+        async with aiohttp.ClientSession() as session:
+            services = Services.build(settings, db, session)
+            bot = FoleyBot(services)
+            return await _serve(bot, settings)
+    except LoginRejected as exc:
+        _fail(str(exc))
+        return 2
+    finally:
+        await db.close()
+        log.info("stopped")
+
+
+async def _serve(bot: object, settings: Settings) -> int:
+    from bot.client import FoleyBot
+
+    assert isinstance(bot, FoleyBot)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with bot:
+            runner = asyncio.create_task(bot.start_checked(settings.discord_token or ""))
+            stopper = asyncio.create_task(stop.wait())
+            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if runner in done:
+                stopper.cancel()
+                runner.result()  # re-raises LoginRejected and friends
+                return 0
+            log.info("shutdown requested")
+            await bot.close()
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def sync_commands(settings: Settings) -> int:
+    """``python -m bot sync``: log in over REST only, sync, record the hash, exit."""
+    from bot.client import FoleyBot, LoginRejected, configure_discord_endpoints
+
+    configure_discord_endpoints(settings)
+    try:
+        db = await Database.open(settings.database_path)
+    except StorageError as exc:
+        _fail(str(exc))
+        return 1
+    try:
+        async with aiohttp.ClientSession() as session:
+            bot = FoleyBot(Services.build(settings, db, session), mode="sync")
+            async with bot:
+                await bot.login_checked(settings.discord_token or "")
+                count = await bot.sync_global(force=True)
+                await bot.sync_dev_guilds()
+            print(f"Synced {count} global commands.")
+            return 0
+    except LoginRejected as exc:
+        _fail(str(exc))
+        return 2
+    finally:
+        await db.close()
