@@ -1,0 +1,102 @@
+"""Tunable numbers of the simulator: job timings, prices and the ElevenLabs account.
+
+Everything here is a mutable dataclass on purpose: a test may change
+``sim.timings.tts_latency_s`` or ``sim.account.character_limit`` between requests and
+the next request sees the new value.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+DEFAULT_AIMLAPI_KEY = "sim-aiml-key"
+DEFAULT_ELEVENLABS_KEY = "sim-xi-key"
+
+
+@dataclass(slots=True)
+class ModelTiming:
+    """How long an AI/ML API job stays ``queued`` and then ``generating`` (seconds)."""
+
+    queued_s: float
+    generating_s: float
+
+    @property
+    def total_s(self) -> float:
+        return self.queued_s + self.generating_s
+
+
+@dataclass(slots=True)
+class Timings:
+    """Simulated latencies, all divided by the simulator's ``speed`` factor.
+
+    The defaults follow the providers' documented behaviour (stable-audio "50–60 s",
+    eleven_music "30–40 s"); ``Timings.fast()`` is what tests use.
+    """
+
+    models: dict[str, ModelTiming] = field(
+        default_factory=lambda: {
+            "stable-audio": ModelTiming(queued_s=5.0, generating_s=50.0),
+            "elevenlabs/eleven_music": ModelTiming(queued_s=3.0, generating_s=30.0),
+        }
+    )
+    default_model: ModelTiming = field(
+        default_factory=lambda: ModelTiming(queued_s=3.0, generating_s=30.0)
+    )
+    tts_latency_s: float = 0.4  # time to first byte of a text-to-speech reply
+    sfx_latency_s: float = 2.0  # sound effects are generated before the reply starts
+
+    def for_model(self, model: str) -> ModelTiming:
+        return self.models.get(model, self.default_model)
+
+    @classmethod
+    def fast(cls) -> Timings:
+        """Jobs complete in ~0.2 s and synchronous calls answer at once (for tests)."""
+        quick = ModelTiming(queued_s=0.05, generating_s=0.15)
+        return cls(
+            models={"stable-audio": quick, "elevenlabs/eleven_music": quick},
+            default_model=quick,
+            tts_latency_s=0.0,
+            sfx_latency_s=0.0,
+        )
+
+
+@dataclass(slots=True)
+class Pricing:
+    """Credits charged per request. Unconfirmed figures are marked; keep them configurable."""
+
+    stable_audio_per_step: int = 252  # the seed: "252 AI/ML Tokens per step"
+    # Unconfirmed: AI/ML API publishes no per-second figure for eleven_music; this is
+    # ~$0.82/min at 2,000,000 credits per USD.
+    eleven_music_per_second: int = 27_300
+    usd_per_credit: float = 1 / 2_000_000  # AI/ML API FAQ
+    sfx_per_second: int = 40  # ElevenLabs: 40 credits per second when a duration is set
+    sfx_auto_flat: int = 200  # unconfirmed flat price when duration_seconds is null
+    sfx_auto_duration_s: float = 5.0  # length the simulator picks for "automatic"
+
+
+@dataclass(slots=True)
+class ElevenLabsAccount:
+    """The single account behind every accepted ``xi-api-key``."""
+
+    tier: str = "creator"
+    character_count: int = 0
+    character_limit: int = 100_000
+    concurrency_limit: int = 2
+    next_character_count_reset_unix: int = field(
+        default_factory=lambda: int(time.time()) + 30 * 86_400
+    )
+    user_id: str = "sim-user-0001"
+    first_name: str = "Simulated"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.character_limit - self.character_count)
+
+
+@dataclass(slots=True)
+class AimlapiAccount:
+    """AI/ML API balance; ``credits`` None means unlimited (no 403 unless injected)."""
+
+    credits: int | None = None
+    credits_spent: int = 0

@@ -1,0 +1,140 @@
+"""``/_sim/`` control routes: drive a simulator that runs in another process.
+
+Only loopback peers are served, even when the simulator listens on another interface,
+because these routes can reconfigure it and read the request log.
+
+    GET    /_sim/health                 {"ok": true}
+    GET    /_sim/faults                 {"faults": [...]}
+    POST   /_sim/faults                 one fault object or a list -> 201 {"faults": [...]}
+    DELETE /_sim/faults                 remove all faults -> 204
+    GET    /_sim/requests               {"requests": [...]} (secrets already redacted)
+    DELETE /_sim/requests               clear the log -> 204
+    GET    /_sim/jobs                   {"jobs": [...]} with monotonic/wall timings
+    GET    /_sim/account                ElevenLabs account + AI/ML API balance
+    PATCH  /_sim/account                {"character_count"?, "character_limit"?,
+                                         "concurrency_limit"?, "tier"?, "aimlapi_credits"?}
+    PATCH  /_sim/speed                  {"speed": 10}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .aimlapi import AimlapiService
+from .faults import Fault
+from .state import SimState
+
+_ACCOUNT_FIELDS = {"character_count": int, "character_limit": int, "concurrency_limit": int,
+                   "tier": str}
+
+
+def _loopback_only(
+    handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            allowed = ipaddress.ip_address(request.remote or "").is_loopback
+        except ValueError:
+            allowed = False
+        if not allowed:
+            return web.json_response({"error": "control routes are loopback-only"}, status=403)
+        return await handler(request)
+
+    return wrapped
+
+
+async def _json(request: web.Request) -> Any:
+    try:
+        return json.loads(await request.read())
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"invalid JSON: {exc}") from exc
+
+
+class ControlRoutes:
+    def __init__(self, state: SimState, aimlapi: AimlapiService) -> None:
+        self.state = state
+        self.aimlapi = aimlapi
+
+    def routes(self) -> list[web.RouteDef]:
+        w = _loopback_only
+        return [
+            web.get("/_sim/health", w(self.health)),
+            web.get("/_sim/faults", w(self.list_faults)),
+            web.post("/_sim/faults", w(self.add_faults)),
+            web.delete("/_sim/faults", w(self.clear_faults)),
+            web.get("/_sim/requests", w(self.list_requests)),
+            web.delete("/_sim/requests", w(self.clear_requests)),
+            web.get("/_sim/jobs", w(self.list_jobs)),
+            web.get("/_sim/account", w(self.get_account)),
+            web.patch("/_sim/account", w(self.patch_account)),
+            web.patch("/_sim/speed", w(self.patch_speed)),
+        ]
+
+    async def health(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"ok": True})
+
+    async def list_faults(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"faults": [f.to_dict() for f in self.state.faults.active]})
+
+    async def add_faults(self, request: web.Request) -> web.StreamResponse:
+        data = await _json(request)
+        items = data if isinstance(data, list) else [data]
+        try:
+            faults = [Fault.from_dict(item) for item in items]
+        except (TypeError, ValueError) as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        for fault in faults:  # all validated first: a bad list adds nothing
+            self.state.faults.add(fault)
+        return web.json_response({"faults": [f.to_dict() for f in faults]}, status=201)
+
+    async def clear_faults(self, request: web.Request) -> web.StreamResponse:
+        self.state.faults.clear()
+        return web.Response(status=204)
+
+    async def list_requests(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"requests": [r.to_dict() for r in self.state.requests]})
+
+    async def clear_requests(self, request: web.Request) -> web.StreamResponse:
+        self.state.requests.clear()
+        return web.Response(status=204)
+
+    async def list_jobs(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"jobs": [j.to_dict() for j in self.aimlapi.jobs.values()]})
+
+    def _account(self) -> dict[str, Any]:
+        acc = self.state.account
+        return {**{name: getattr(acc, name) for name in _ACCOUNT_FIELDS},
+                "aimlapi_credits": self.state.aimlapi_account.credits,
+                "aimlapi_credits_spent": self.state.aimlapi_account.credits_spent}
+
+    async def get_account(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(self._account())
+
+    async def patch_account(self, request: web.Request) -> web.StreamResponse:
+        data = await _json(request)
+        if not isinstance(data, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        for name, value in data.items():  # validate everything before changing anything
+            ok = (value is None or isinstance(value, int)) if name == "aimlapi_credits" \
+                else name in _ACCOUNT_FIELDS and isinstance(value, _ACCOUNT_FIELDS[name])
+            if not ok:
+                return web.json_response({"error": f"bad field {name!r}"}, status=400)
+        for name, value in data.items():
+            if name == "aimlapi_credits":
+                self.state.aimlapi_account.credits = value
+            else:
+                setattr(self.state.account, name, value)
+        return web.json_response(self._account())
+
+    async def patch_speed(self, request: web.Request) -> web.StreamResponse:
+        data = await _json(request)
+        speed = data.get("speed") if isinstance(data, dict) else None
+        if not isinstance(speed, int | float) or isinstance(speed, bool) or speed <= 0:
+            return web.json_response({"error": "speed must be a positive number"}, status=400)
+        self.state.speed = float(speed)
+        return web.json_response({"speed": self.state.speed})
