@@ -84,3 +84,17 @@ class ProviderError(Exception):
         if self.detail:
             parts.append(self.detail[:500])
         return ": ".join(parts[:1]) + (" (" + "; ".join(parts[1:]) + ")" if parts[1:] else "")
+
+
+def generation_failed(service: str, reason: str | None) -> ProviderError:
+    """The error for a job the provider accepted and then reported as failed.
+
+    ``reason`` must already be sanitised (the clients do it when parsing status).
+    """
+    message = f"{service} could not generate this audio"
+    return ProviderError(
+        ErrorKind.GENERATION_FAILED,
+        service,
+        f"{message}: {reason}" if reason else f"{message}. Try a different prompt.",
+        detail=reason or "",
+    )

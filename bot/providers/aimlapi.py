@@ -1,0 +1,280 @@
+"""AI/ML API: asynchronous music generation (submit, then poll, then download).
+
+Every model on ``/v2/generate/audio`` is one :data:`MODELS` entry: the request
+body builder plus what the output looks like. Adding a model is a table entry
+and a builder function; nothing else here changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from bot.providers.base import (
+    AudioFile,
+    CallStats,
+    GenerationRequest,
+    JobKind,
+    ProviderStatus,
+    RemoteState,
+    Submission,
+)
+from bot.providers.download import DownloadGuard, download
+from bot.providers.errors import ErrorKind, ProviderError
+from bot.providers.http import ApiClient, Reply, sanitize
+from bot.providers.retry import RetryPolicy, with_retries
+
+log = logging.getLogger(__name__)
+
+SERVICE = "aimlapi"
+DISPLAY = "AI/ML API"
+KEY_VARIABLE = "AIMLAPI_API_KEY"
+SUBMIT_PATH = "/v2/generate/audio"
+BALANCE_PATH = "/v1/billing/balance"  # cheapest authenticated GET in their docs
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    builder: Callable[[str, Mapping[str, Any]], dict[str, Any]]
+    output: str  # container the model returns, e.g. "wav"
+
+
+def _pick(params: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Copy the documented optional fields that are set; unset ones are omitted."""
+    return {n: params[n] for n in names if params.get(n) is not None}
+
+
+def _stable_audio_body(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "model": model,
+        "prompt": params["prompt"],
+        **_pick(params, ("seconds_total", "seconds_start", "steps")),
+    }
+
+
+def _eleven_music_body(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    return {"model": model, "prompt": params["prompt"], **_pick(params, ("music_length_ms",))}
+
+
+MODELS: dict[str, ModelSpec] = {
+    "stable-audio": ModelSpec(_stable_audio_body, output="wav"),
+    "elevenlabs/eleven_music": ModelSpec(_eleven_music_body, output="mp3"),
+}
+
+_STATES = {
+    "queued": RemoteState.QUEUED,
+    "waiting": RemoteState.QUEUED,
+    "generating": RemoteState.RUNNING,
+    "completed": RemoteState.COMPLETED,
+    "error": RemoteState.FAILED,
+}
+
+# Request fields → words a Discord user understands.
+FIELD_WORDS = {
+    "seconds_total": "duration",
+    "music_length_ms": "duration",
+    "seconds_start": "start time",
+    "steps": "number of steps",
+    "prompt": "prompt",
+    "model": "model",
+    "generation_id": "generation id",
+}
+_FIELD_RE = re.compile("|".join(sorted(FIELD_WORDS, key=len, reverse=True)))
+
+
+def _message(data: Any) -> str:
+    msg = data.get("message", "") if isinstance(data, dict) else ""
+    return "; ".join(map(str, msg)) if isinstance(msg, list) else str(msg or "")
+
+
+def map_error(reply: Reply) -> ProviderError:
+    """AIMLAPI error replies are ``{message, path, requestId, statusCode, timestamp}``."""
+    try:
+        data = reply.json(DISPLAY)
+    except ProviderError:
+        data = None
+    message = _message(data)
+    detail = message or reply.body[:300].decode("utf-8", "replace")
+    request_id = data.get("requestId") if isinstance(data, dict) else None
+    status = reply.status
+
+    def err(kind: ErrorKind, text: str | None = None, **kw: Any) -> ProviderError:
+        return ProviderError(kind, DISPLAY, text, detail=detail, request_id=request_id, **kw)
+
+    if status == 401:
+        return err(ErrorKind.INVALID_KEY)
+    if status == 403:
+        return err(ErrorKind.OUT_OF_CREDITS)
+    if status == 429:
+        return err(ErrorKind.RATE_LIMITED)
+    if status in (400, 404, 422):
+        found = _FIELD_RE.search(message)
+        words = FIELD_WORDS[found.group(0)] if found else None
+        text = (
+            f"{DISPLAY} did not accept the {words}"
+            if words
+            else f"{DISPLAY} did not accept this request"
+        )
+        hint = sanitize(message, limit=150)
+        return err(
+            ErrorKind.INVALID_REQUEST,
+            f"{text}: {hint}" if hint else f"{text}.",
+            field=found.group(0) if found else None,
+        )
+    return err(ErrorKind.UNAVAILABLE)
+
+
+def parse_status(data: Any, secrets: tuple[str, ...] = ()) -> ProviderStatus:
+    """Turn a submit or poll reply into a :class:`ProviderStatus`."""
+    if not isinstance(data, dict) or not isinstance(data.get("status"), str):
+        raise ProviderError(
+            ErrorKind.UNAVAILABLE, DISPLAY, detail=f"unexpected reply {data!r:.200}"
+        )
+    raw = data["status"]
+    state = _STATES.get(raw, RemoteState.FAILED)  # unknown = failure, raw kept for the record
+    audio = _dict(data.get("audio_file"))
+    credits = _dict(_dict(data.get("meta")).get("usage")).get("credits_used")
+    message = _dict(data.get("error")).get("message")
+    if state is RemoteState.FAILED and not message and raw not in _STATES:
+        message = f"unexpected status {raw!r}"
+    url = audio.get("url")
+    return ProviderStatus(
+        state=state,
+        raw_status=raw,
+        audio_url=url if isinstance(url, str) and url else None,
+        content_type=audio.get("content_type"),
+        credits_used=float(credits) if isinstance(credits, int | float) else None,
+        error_message=sanitize(message, secrets) if message else None,
+    )
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """Optional objects are often ``null``; treat anything that is not an object as empty."""
+    return value if isinstance(value, dict) else {}
+
+
+class AimlapiClient:
+    service = SERVICE
+    display_name = DISPLAY
+    is_async = True
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str | None,
+        *,
+        base_url: str = "https://api.aimlapi.com",
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+        max_download_bytes: int = 100 * 1024 * 1024,
+        download_allowed_hosts: tuple[str, ...] = (),
+    ) -> None:
+        self._key = api_key
+        self._api = ApiClient(
+            session,
+            service=SERVICE,
+            display_name=DISPLAY,
+            base_url=base_url,
+            auth_headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
+            map_error=map_error,
+            timeout_s=timeout_s,
+            retry=retry or RetryPolicy(),
+            secrets=(api_key,) if api_key else (),
+        )
+        self._guard = DownloadGuard(download_allowed_hosts)
+        self._max_bytes = max_download_bytes
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._key)
+
+    @property
+    def stats(self) -> CallStats:
+        return self._api.stats
+
+    def _require(self) -> None:
+        if not self._key:
+            raise self._api.disabled(KEY_VARIABLE)
+
+    def build_body(self, request: GenerationRequest) -> dict[str, Any]:
+        spec = MODELS.get(request.model)
+        if request.kind is not JobKind.MUSIC or spec is None:
+            raise ProviderError(
+                ErrorKind.INVALID_REQUEST,
+                DISPLAY,
+                f"{DISPLAY} has no music model called {request.model!r}.",
+                detail=f"{request.kind} {request.model}",
+                reached_provider=False,
+            )
+        if not str(request.params.get("prompt") or "").strip():
+            raise ProviderError(
+                ErrorKind.INVALID_REQUEST,
+                DISPLAY,
+                "A prompt is required.",
+                field="prompt",
+                reached_provider=False,
+            )
+        return spec.builder(request.model, request.params)
+
+    async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
+        self._require()
+        body = self.build_body(request)
+        reply = await self._api.call("POST", SUBMIT_PATH, json_body=body, paid=True)
+        data = reply.json(DISPLAY)
+        gen_id = data.get("id") if isinstance(data, dict) else None
+        if not isinstance(gen_id, str) or not gen_id:
+            # It may exist and be billed, but without an id we can never find it.
+            raise ProviderError(ErrorKind.UNAVAILABLE, DISPLAY, detail=f"no id in {data!r:.200}")
+        status = parse_status(data, self._api.secrets)
+        status.request_id = reply.headers.get("x-request-id")
+        return Submission(provider_job_id=gen_id, status=status, request_id=status.request_id)
+
+    async def poll(self, provider_job_id: str) -> ProviderStatus:
+        self._require()
+        self._api.stats.polls += 1
+        # aiohttp URL-encodes the value (the id contains ':' and '/').
+        reply = await self._api.call("GET", SUBMIT_PATH, params={"generation_id": provider_job_id})
+        return parse_status(reply.json(DISPLAY), self._api.secrets)
+
+    async def fetch(self, status: ProviderStatus, dest: Path) -> AudioFile:
+        self._require()
+        if status.state is not RemoteState.COMPLETED or not status.audio_url:
+            raise ProviderError(
+                ErrorKind.GENERATION_FAILED,
+                DISPLAY,
+                detail=f"nothing to fetch in state {status.raw_status!r}",
+            )
+        url = status.audio_url
+
+        async def once() -> AudioFile:
+            return await download(
+                self._api.session,
+                url,
+                dest,
+                service=DISPLAY,
+                guard=self._guard,
+                max_bytes=self._max_bytes,
+                timeout_s=max(self._api.timeout_s, 120.0),
+            )
+
+        audio = await with_retries(once, self._api.retry, paid=False, what="aimlapi download")
+        if audio.content_type is None:
+            audio.content_type = status.content_type
+        return audio
+
+    async def balance(self) -> float | None:
+        """Credits left on the account, if the API reports them."""
+        self._require()
+        data = (await self._api.call("GET", BALANCE_PATH)).json(DISPLAY)
+        value = data.get("balance") if isinstance(data, dict) else None
+        return float(value) if isinstance(value, int | float) else None
+
+    async def verify_key(self) -> None:
+        """Raise ProviderError (INVALID_KEY, UNAVAILABLE, …) unless the key works."""
+        await self.balance()

@@ -1,0 +1,275 @@
+"""ElevenLabs: synchronous text to speech and sound effects, plus the voice catalogue.
+
+The audio *is* the reply to the submit, so ``submit`` streams it straight into
+``workdir`` (never into memory) and returns an already ``COMPLETED`` status;
+``fetch`` only moves the file to its final place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+
+from bot.audio import sniff_audio
+from bot.providers.base import (
+    AudioFile,
+    CallStats,
+    GenerationRequest,
+    JobKind,
+    ProviderStatus,
+    RemoteState,
+    Submission,
+)
+from bot.providers.elevenlabs_catalog import (
+    Model,
+    Subscription,
+    TtlCache,
+    Voice,
+    number,
+    parse_models,
+    parse_subscription,
+    parse_voices_page,
+)
+from bot.providers.elevenlabs_errors import DISPLAY, map_error
+from bot.providers.errors import ErrorKind, ProviderError
+from bot.providers.http import ApiClient
+from bot.providers.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
+
+SERVICE = "elevenlabs"
+KEY_VARIABLE = "ELEVENLABS_API_KEY"
+DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
+VOICE_SETTINGS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
+# Headerless formats: nothing to sniff, the bytes are raw samples.
+RAW_FORMATS = ("pcm_", "ulaw_", "alaw_")
+
+
+def _omit_none(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _extension(output_format: str) -> str:
+    codec = output_format.split("_", 1)[0]
+    return {"opus": "ogg", "ulaw": "ulaw", "alaw": "alaw"}.get(codec, codec)
+
+
+class ElevenLabsClient:
+    service = SERVICE
+    display_name = DISPLAY
+    is_async = False
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str | None,
+        *,
+        base_url: str = "https://api.elevenlabs.io",
+        timeout_s: float = 60.0,
+        retry: RetryPolicy | None = None,
+        default_voice: str = "JBFqnCBsd6RMkjVDRZzb",
+        max_audio_bytes: int = 100 * 1024 * 1024,
+        catalog_ttl_s: float = 600.0,
+    ) -> None:
+        self._key = api_key
+        self._api = ApiClient(
+            session,
+            service=SERVICE,
+            display_name=DISPLAY,
+            base_url=base_url,
+            auth_headers={"xi-api-key": api_key} if api_key else {},
+            map_error=map_error,
+            timeout_s=timeout_s,
+            retry=retry or RetryPolicy(),
+            secrets=(api_key,) if api_key else (),
+        )
+        self.default_voice = default_voice
+        self._max_bytes = max_audio_bytes
+        self._voices: TtlCache[list[Voice]] = TtlCache(catalog_ttl_s)
+        self._models: TtlCache[list[Model]] = TtlCache(catalog_ttl_s)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._key)
+
+    @property
+    def stats(self) -> CallStats:
+        return self._api.stats
+
+    def _require(self) -> None:
+        if not self._key:
+            raise self._api.disabled(KEY_VARIABLE)
+
+    # -- generation ---------------------------------------------------------
+
+    def build_call(self, request: GenerationRequest) -> tuple[str, dict[str, Any], str]:
+        """(path, JSON body, output_format) for a request; unset fields are omitted."""
+        p = request.params
+        text = p.get("text") or p.get("prompt")
+        if not isinstance(text, str) or not text.strip():
+            raise ProviderError(
+                ErrorKind.INVALID_REQUEST,
+                DISPLAY,
+                "Some text is required.",
+                field="text",
+                reached_provider=False,
+            )
+        fmt = p.get("output_format") or DEFAULT_OUTPUT_FORMAT
+        if request.kind is JobKind.SAY:
+            voice = p.get("voice_id") or self.default_voice
+            settings = _omit_none({k: p.get(k) for k in VOICE_SETTINGS})
+            body = _omit_none(
+                {
+                    "text": text,
+                    "model_id": request.model or None,
+                    "language_code": p.get("language_code"),
+                    "voice_settings": settings or None,
+                    "seed": p.get("seed"),
+                }
+            )
+            return f"/v1/text-to-speech/{quote(str(voice), safe='')}", body, fmt
+        if request.kind is JobKind.SFX:
+            body = _omit_none(
+                {
+                    "text": text,
+                    "duration_seconds": p.get("duration_seconds"),
+                    "prompt_influence": p.get("prompt_influence"),
+                    "loop": p.get("loop"),
+                    "model_id": request.model or None,
+                }
+            )
+            return "/v1/sound-generation", body, fmt
+        raise ProviderError(
+            ErrorKind.INVALID_REQUEST,
+            DISPLAY,
+            f"{DISPLAY} does not make music here.",
+            detail=str(request.kind),
+            reached_provider=False,
+        )
+
+    async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
+        self._require()
+        path, body, fmt = self.build_call(request)
+        raw = fmt.startswith(RAW_FORMATS)
+
+        def check_head(head: bytes) -> None:
+            if not raw and sniff_audio(head) is None:
+                # Paid for and received, but unusable: not worth a retry.
+                raise ProviderError(
+                    ErrorKind.GENERATION_FAILED,
+                    DISPLAY,
+                    detail=f"reply is not audio: {head[:16]!r}",
+                )
+
+        reply = await self._api.call(
+            "POST",
+            path,
+            params={"output_format": fmt},
+            json_body=body,
+            paid=True,
+            to_dir=Path(workdir),
+            max_bytes=self._max_bytes,
+            check_head=check_head,
+        )
+        assert reply.file is not None
+        ext = (None if raw else sniff_audio(reply.head)) or _extension(fmt)
+        job_id = uuid.uuid4().hex  # file name never comes from a header
+        final = Path(workdir) / f"elevenlabs-{job_id}.{ext}"
+        await asyncio.to_thread(os.replace, reply.file, final)
+        request_id = reply.headers.get("request-id")
+        status = ProviderStatus(
+            state=RemoteState.COMPLETED,
+            raw_status="completed",
+            local_file=final,
+            content_type=reply.headers.get("content-type"),
+            credits_used=number(reply.headers.get("character-cost")),
+            request_id=request_id,
+        )
+        return Submission(
+            provider_job_id=request_id or job_id, status=status, request_id=request_id
+        )
+
+    async def poll(self, provider_job_id: str) -> ProviderStatus:
+        """ElevenLabs has nothing to poll: the audio came with the submit reply.
+
+        A caller that gets here lost that reply (e.g. a restart mid-request), so
+        the honest answer is a failed job.
+        """
+        return ProviderStatus(
+            state=RemoteState.FAILED,
+            raw_status="not_pollable",
+            error_message="ElevenLabs results cannot be polled; the request was interrupted.",
+        )
+
+    async def fetch(self, status: ProviderStatus, dest: Path) -> AudioFile:
+        self._require()
+        src = status.local_file
+        if status.state is not RemoteState.COMPLETED or src is None:
+            raise ProviderError(
+                ErrorKind.GENERATION_FAILED,
+                DISPLAY,
+                detail=f"nothing to fetch in state {status.raw_status!r}",
+            )
+        dest = Path(dest)
+
+        def move() -> tuple[int, bytes]:
+            if Path(src) != dest:
+                shutil.move(src, dest)  # a rename on one filesystem, a copy across
+            with dest.open("rb") as fh:
+                return dest.stat().st_size, fh.read(64)
+
+        size, head = await asyncio.to_thread(move)
+        fmt = sniff_audio(head) or dest.suffix.lstrip(".") or "unknown"
+        return AudioFile(dest, size, fmt, status.content_type)
+
+    # -- catalogue and account ----------------------------------------------
+
+    async def list_voices(self, *, refresh: bool = False) -> list[Voice]:
+        """Every voice of the account (all pages), cached for ``catalog_ttl_s``."""
+        self._require()
+        return await self._voices.get(self._load_voices, refresh=refresh)
+
+    async def _load_voices(self) -> list[Voice]:
+        voices: list[Voice] = []
+        token: str | None = None
+        for _page in range(100):  # a bound, in case a token never ends
+            params = {"page_size": "100", **({"next_page_token": token} if token else {})}
+            reply = await self._api.call("GET", "/v2/voices", params=params)
+            page, token = parse_voices_page(reply.json(DISPLAY))
+            voices += page
+            if token is None:
+                break
+        return voices
+
+    async def list_models(self, *, refresh: bool = False) -> list[Model]:
+        self._require()
+        return await self._models.get(self._load_models, refresh=refresh)
+
+    async def _load_models(self) -> list[Model]:
+        return parse_models((await self._api.call("GET", "/v1/models")).json(DISPLAY))
+
+    async def subscription(self) -> Subscription:
+        """Character quota of the account (uncached: it changes with every request)."""
+        self._require()
+        reply = await self._api.call("GET", "/v1/user/subscription")
+        return parse_subscription(reply.json(DISPLAY))
+
+    async def verify_key(self) -> None:
+        """Raise ProviderError unless the key is accepted.
+
+        A key restricted to generation (no ``user_read``) is still a working key.
+        """
+        try:
+            await self.subscription()
+        except ProviderError as exc:
+            if exc.kind is ErrorKind.INVALID_KEY and "missing_permissions" in exc.detail:
+                return
+            raise
