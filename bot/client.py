@@ -23,7 +23,7 @@ from bot.storage.meta import get_meta, set_meta
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.info",)
+EXTENSIONS = ("cogs.info", "cogs.voice")
 GLOBAL_HASH_KEY = "global_commands_hash"
 
 

@@ -1,0 +1,337 @@
+"""Voice playback: /play, /queue, /skip, /stop, /leave, and ``enqueue_for`` for other cogs.
+
+Thin glue. The queue and its rules live in ``bot.voice_queue`` / ``bot.voice_player``;
+this module supplies discord.py's side: the connector (``VoiceChannel.connect``), the
+audio source (``FFmpegOpusAudio``) and the attachment lookup for deleted files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+from discord.utils import escape_markdown
+
+from bot.audio import find_ffmpeg
+from bot.client import FoleyBot
+from bot.errors import UserError
+from bot.voice_player import Announcer, Connector, Fetcher, GuildPlayer, SourceFactory, VoiceLink
+from bot.voice_queue import (
+    JobLike,
+    JobLookup,
+    PlaybackError,
+    QueueItem,
+    VoiceConnectError,
+    VoiceFailure,
+    describe_voice_failure,
+    fetch_to_temp,
+    ffmpeg_source_kwargs,
+    is_ogg_opus,
+    is_playable,
+    job_title,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_CONNECT_TIMEOUT_S = 20.0
+NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
+QUEUE_LINES = 15
+
+
+class VoiceCog(commands.Cog):
+    def __init__(self, bot: FoleyBot) -> None:
+        self.bot = bot
+        self.players: dict[int, GuildPlayer] = {}
+        settings = bot.settings
+        # A setting if the lead adds one; tests shorten it (the fake Discord has no voice server).
+        self.connect_timeout_s = float(
+            getattr(settings, "voice_connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S)
+        )
+        # Injection points: tests substitute a fake of discord.py's voice transport.
+        self.connector: Connector = self._connect_discord
+        self.make_source: SourceFactory = self._ffmpeg_source
+        self.fetch: Fetcher = self._fetch_attachment
+        self._ffmpeg: str | None = None
+
+    # -- public API -----------------------------------------------------------------------
+    async def enqueue_for(self, interaction: discord.Interaction, job_id: str | None) -> str:
+        """Queue a job's audio in the member's voice channel; returns the confirmation.
+
+        ``job_id=None`` means the member's latest finished result. Raises UserError
+        with a member-facing sentence. Can take seconds (joining voice): defer first.
+        """
+        guild, member = interaction.guild, interaction.user
+        if guild is None or not isinstance(member, discord.Member):
+            raise UserError("Voice playback only works in a server.")
+        lookup = self._lookup()
+        channel = member.voice.channel if member.voice else None
+        if channel is None:
+            raise UserError("Join a voice channel first, then try again.")
+        job = await self._find_job(lookup, guild.id, member.id, job_id)
+        player = self.player_for(guild.id)
+        if player.channel is None or (player.channel != channel and not player.busy):
+            self._check_can_join(channel)  # the bot is about to join or move there
+        item = await self._item_for(job, member.id)
+        player.announce = self._announcer(interaction.channel)
+        result = await player.enqueue(item, channel)
+        where = result.channel.mention
+        if result.position == 0:
+            return f"▶ Playing **{item.title}** in {where}."
+        if result.elsewhere:
+            return (f"I'm already playing in {where}, so I queued **{item.title}** there "
+                    f"(position {result.position}). Join {where} to hear it.")
+        return f"Queued **{item.title}** in {where} (position {result.position})."
+
+    def player_for(self, guild_id: int) -> GuildPlayer:
+        player = self.players.get(guild_id)
+        if player is None:
+            # Lambdas read the injection points at call time, so tests may swap them later.
+            player = GuildPlayer(
+                guild_id,
+                connect=lambda channel: self.connector(channel),
+                make_source=lambda path: self.make_source(path),
+                fetch=lambda url: self.fetch(url),
+                queue_limit=self.bot.settings.voice_queue_limit,
+                idle_timeout_s=self.bot.settings.voice_idle_timeout_s,
+            )
+            self.players[guild_id] = player
+        return player
+
+    async def is_moderator(self, interaction: discord.Interaction) -> bool:
+        """Manage Server / Manage Channels here, or the guild's configured moderator role."""
+        perms = interaction.permissions
+        if perms.administrator or perms.manage_guild or perms.manage_channels:
+            return True
+        member = interaction.user
+        if interaction.guild_id is None or not isinstance(member, discord.Member):
+            return False
+        role_id = await self.moderator_role_id(interaction.guild_id)
+        return role_id is not None and member.get_role(role_id) is not None
+
+    async def moderator_role_id(self, guild_id: int) -> int | None:
+        """Hook: ``services.moderation.moderator_role(guild_id)`` when the quotas work has it."""
+        getter = getattr(getattr(self.bot.services, "moderation", None), "moderator_role", None)
+        if getter is None:
+            return None
+        try:
+            return await getter(guild_id)
+        except Exception:
+            log.warning("moderator role lookup failed for guild %s", guild_id, exc_info=True)
+            return None
+
+    # -- commands -------------------------------------------------------------------------
+    @app_commands.command(name="play", description="Play one of your results in your voice channel")
+    @app_commands.describe(job="Which result (default: your latest finished one)")
+    @app_commands.guild_only()
+    async def play(self, interaction: discord.Interaction, job: str | None = None) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        text = await self.enqueue_for(interaction, job)
+        await interaction.followup.send(text, ephemeral=True)
+
+    @play.autocomplete("job")
+    async def _job_choices(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        lookup: JobLookup | None = getattr(self.bot.services, "job_lookup", None)
+        if lookup is None or interaction.guild_id is None:
+            return []
+        try:  # autocomplete must answer within 3 s
+            jobs = await asyncio.wait_for(
+                lookup.recent_for(interaction.guild_id, interaction.user.id, 25), 2.0
+            )
+        except Exception:
+            log.warning("job autocomplete failed", exc_info=True)
+            return []
+        needle = current.casefold().strip()
+        choices = []
+        for job in jobs:
+            label = f"{job_title(job, 70)} · {job.kind} · {job.id}"[:100]
+            if is_playable(job) and needle in label.casefold():
+                choices.append(app_commands.Choice(name=label, value=str(job.id)[:100]))
+        return choices[:25]
+
+    @app_commands.command(name="queue", description="Show what's playing and what's next")
+    @app_commands.guild_only()
+    async def queue(self, interaction: discord.Interaction) -> None:
+        player = self.players.get(interaction.guild_id or 0)
+        items = player.queue.everything() if player else []
+        if player is None or not items:
+            await interaction.response.send_message("The voice queue is empty.", ephemeral=True)
+            return
+        where = player.channel.mention if player.channel else "voice"
+        lines = [f"In {where}:"]
+        for n, item in enumerate(items[:QUEUE_LINES]):
+            mark = "▶" if n == 0 and player.queue.current is item else f"{n}."
+            lines.append(f"{mark} **{item.title}** — <@{item.requester_id}>")
+        if len(items) > QUEUE_LINES:
+            lines.append(f"…and {len(items) - QUEUE_LINES} more.")
+        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+
+    @app_commands.command(name="skip", description="Skip the item that is playing")
+    @app_commands.guild_only()
+    async def skip(self, interaction: discord.Interaction) -> None:
+        player = self.players.get(interaction.guild_id or 0)
+        if player is None:
+            raise UserError("Nothing is playing right now.")
+        moderator = await self.is_moderator(interaction)
+        item = await player.skip(interaction.user.id, is_moderator=moderator)
+        await interaction.response.send_message(f"⏭ Skipped **{item.title}**.")
+
+    @app_commands.command(name="stop", description="Clear the voice queue and leave the channel")
+    @app_commands.guild_only()
+    async def stop(self, interaction: discord.Interaction) -> None:
+        dropped = await self._stop(interaction)
+        await interaction.response.send_message(
+            f"⏹ Stopped and left the voice channel ({dropped} item(s) cleared)."
+        )
+
+    @app_commands.command(name="leave", description="Leave the voice channel")
+    @app_commands.guild_only()
+    async def leave(self, interaction: discord.Interaction) -> None:
+        await self._stop(interaction)
+        await interaction.response.send_message("👋 Left the voice channel.")
+
+    # -- events and lifecycle -------------------------------------------------------------
+    @commands.Cog.listener()
+    async def on_voice_state_update(
+        self, member: discord.Member, before: discord.VoiceState, after: discord.VoiceState
+    ) -> None:
+        player = self.players.get(member.guild.id)
+        if player is None:
+            return
+        if self.bot.user is not None and member.id == self.bot.user.id:
+            if after.channel is None and player.voice is not None:
+                await player.leave("disconnected by Discord or a moderator")
+            return
+        channel = player.channel
+        left = before.channel is not None and channel is not None and before.channel == channel
+        if left and after.channel != channel:
+            await player.humans_changed(sum(1 for m in channel.members if not m.bot))
+
+    async def cog_unload(self) -> None:
+        players, self.players = list(self.players.values()), {}
+        results = await asyncio.gather(*(p.close() for p in players), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                log.warning("closing a voice player failed", exc_info=result)
+
+    # -- helpers --------------------------------------------------------------------------
+    def _lookup(self) -> JobLookup:
+        lookup: JobLookup | None = getattr(self.bot.services, "job_lookup", None)
+        if lookup is None:
+            raise UserError(NOT_AVAILABLE)
+        return lookup
+
+    async def _find_job(
+        self, lookup: JobLookup, guild_id: int, user_id: int, job_id: str | None
+    ) -> JobLike:
+        if job_id is None:
+            job = await lookup.latest_for(guild_id, user_id)
+            if job is None or not is_playable(job):
+                recent = await lookup.recent_for(guild_id, user_id, 25)
+                job = next((j for j in recent if is_playable(j)), None)
+            if job is None:
+                raise UserError("You have no finished results to play yet.")
+            return job
+        job = await lookup.get(job_id.strip())
+        # Results are posted in the guild anyway; other guilds' jobs stay private.
+        if job is None or (job.guild_id != guild_id and job.user_id != user_id):
+            raise UserError(f"I can't find a result `{escape_markdown(job_id)[:40]}` here.")
+        if not is_playable(job):
+            raise UserError(f"That result has no audio to play (it is {job.state}).")
+        return job
+
+    def _check_can_join(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
+        perms = channel.permissions_for(channel.guild.me)
+        missing = [name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak))
+                   if not ok]
+        if missing:
+            raise UserError(f"I need the {' and '.join(missing)} permission in "
+                            f"{channel.mention} to play there; ask a server admin.")
+
+    async def _item_for(self, job: JobLike, requester_id: int) -> QueueItem:
+        title = escape_markdown(job_title(job))
+        path = Path(job.output_path) if job.output_path else None
+        url = None
+        if path is None or not await asyncio.to_thread(path.is_file):
+            url = await self._attachment_url(job)
+            if url is None:
+                raise UserError(f"The audio for **{title}** is no longer stored and was never "
+                                "posted, so there is nothing to play.")
+        return QueueItem(str(job.id), title, requester_id, path, url)
+
+    async def _attachment_url(self, job: JobLike) -> str | None:
+        """The posted copy: retention deletes local files, Discord keeps the upload."""
+        if not job.channel_id or not job.result_message_id:
+            return None
+        channel = self.bot.get_partial_messageable(job.channel_id)
+        try:
+            message = await channel.fetch_message(job.result_message_id)
+        except discord.HTTPException as exc:
+            log.info("result message of job %s unavailable: %s", job.id, exc)
+            return None
+        return message.attachments[0].url if message.attachments else None
+
+    async def _stop(self, interaction: discord.Interaction) -> int:
+        player = self.players.get(interaction.guild_id or 0)
+        if player is None:
+            raise UserError("I'm not in a voice channel here.")
+        moderator = await self.is_moderator(interaction)
+        return await player.stop(interaction.user.id, is_moderator=moderator)
+
+    def _announcer(self, channel: Any) -> Announcer | None:
+        if not isinstance(channel, discord.abc.Messageable):
+            return None
+
+        async def announce(text: str) -> None:
+            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
+
+        return announce
+
+    # -- discord.py transport -------------------------------------------------------------
+    async def _connect_discord(self, channel: Any) -> VoiceLink:
+        stale = channel.guild.voice_client
+        if stale is not None:  # a client discord.py kept after a drop we already handled
+            await stale.disconnect(force=True)
+        failure: VoiceFailure
+        try:
+            return await channel.connect(
+                timeout=self.connect_timeout_s, reconnect=True, self_deaf=True
+            )
+        except TimeoutError:
+            failure = describe_voice_failure(timeout=True)
+        except discord.ConnectionClosed as exc:
+            failure = describe_voice_failure(exc.code)
+        except RuntimeError as exc:  # discord.py 2.7.1 refuses voice without davey
+            if "davey" not in str(exc):
+                raise
+            failure = describe_voice_failure(dave_missing=True)
+        except discord.ClientException as exc:
+            failure = VoiceFailure(f"voice client error: {exc}",
+                                   "I couldn't join the voice channel; please try again.")
+        log.warning("guild %s: cannot join voice channel %s: %s",
+                    channel.guild.id, channel.id, failure.log_hint)
+        raise VoiceConnectError(failure)
+
+    async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
+        if self._ffmpeg is None:
+            self._ffmpeg = await asyncio.to_thread(find_ffmpeg, self.bot.settings.ffmpeg_path)
+        if self._ffmpeg is None:
+            log.error("ffmpeg not found: install it or set FFMPEG_PATH")
+            raise PlaybackError("ffmpeg is not installed on the bot's host")
+        kwargs = ffmpeg_source_kwargs(self._ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
+        # Popen in a thread: spawning a process can stall the loop on a busy host.
+        return await asyncio.to_thread(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
+
+    async def _fetch_attachment(self, url: str) -> Path:
+        return await fetch_to_temp(self.bot.services.session, url,
+                                   max_bytes=self.bot.settings.max_download_bytes)
+
+
+async def setup(bot: FoleyBot) -> None:
+    await bot.add_cog(VoiceCog(bot))
