@@ -1,0 +1,234 @@
+"""Plain data the job engine passes around: states, rows, specs, outcomes, updates.
+
+Nothing here touches the database, the network or Discord, so the Discord
+adapter, the CLI and the tests can all import these types freely.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from bot.providers.base import GenerationRequest, JobKind
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    SUBMITTING = "submitting"
+    RUNNING = "running"
+    DOWNLOADING = "downloading"
+    READY = "ready"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATES
+
+
+TERMINAL_STATES = frozenset(
+    {JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED}
+)
+# States in which the provider has (or may have) received the request: cancelling
+# from here means the provider still charges for the work.
+AT_PROVIDER_STATES = frozenset(
+    {JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING, JobState.READY}
+)
+# States whose job holds a provider slot and a per-user in-flight slot.
+WORKING_STATES = frozenset({JobState.SUBMITTING, JobState.RUNNING, JobState.DOWNLOADING})
+
+
+class LedgerAction(StrEnum):
+    SETTLE = "settle"
+    REFUND = "refund"
+
+
+class EngineErrorKind(StrEnum):
+    """``error_kind`` values the engine itself produces (providers add their ``ErrorKind``)."""
+
+    TIMEOUT = "timeout"
+    INTERRUPTED = "interrupted"  # crashed mid-submit: the provider may have the job
+    RESULT_LOST = "result_lost"
+    DELIVERY_FAILED = "delivery_failed"
+    INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """What the caller hands to ``enqueue``; tokens for ``job_id`` are already reserved."""
+
+    job_id: str
+    user_id: int
+    request: GenerationRequest
+    estimate_tokens: int
+    guild_id: int | None = None
+    channel_id: int | None = None
+    interaction_token: str | None = None
+    interaction_expires_at: float | None = None
+    application_id: int | None = None
+
+
+@dataclass
+class Job:
+    """One row of ``jobs``. Timestamps are Unix epoch seconds (UTC by definition)."""
+
+    id: str
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+    kind: JobKind
+    service: str
+    model: str
+    params: dict[str, Any]
+    estimate_tokens: int
+    state: JobState
+    created_at: float
+    actual_tokens: int | None = None
+    credits_reported: float | None = None
+    provider_job_id: str | None = None
+    raw_status: str | None = None
+    queued_at: float | None = None
+    submitting_at: float | None = None
+    running_at: float | None = None
+    downloading_at: float | None = None
+    ready_at: float | None = None
+    delivered_at: float | None = None
+    finished_at: float | None = None
+    submit_attempts: int = 0
+    poll_count: int = 0
+    error_kind: str | None = None
+    error_message: str | None = None
+    output_path: str | None = None
+    output_format: str | None = None
+    output_size: int | None = None
+    output_duration_s: float | None = None
+    compressed: bool = False
+    file_deleted_at: float | None = None
+    interaction_token: str | None = None
+    interaction_expires_at: float | None = None
+    application_id: int | None = None
+    status_message_id: int | None = None
+    result_message_id: int | None = None
+    delivery_attempts: int = 0
+    ledger_action: LedgerAction | None = None
+    ledger_done_at: float | None = None
+
+    @property
+    def request(self) -> GenerationRequest:
+        return GenerationRequest(kind=self.kind, model=self.model, params=dict(self.params))
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    @property
+    def output(self) -> Path | None:
+        """The audio file, if one was produced and retention has not removed it."""
+        if self.output_path is None or self.file_deleted_at is not None:
+            return None
+        return Path(self.output_path)
+
+    @classmethod
+    def from_row(cls, row: Any) -> Job:
+        data = dict(row)
+        data["kind"] = JobKind(data["kind"])
+        data["state"] = JobState(data["state"])
+        data["params"] = json.loads(data.pop("params_json"))
+        data["compressed"] = bool(data["compressed"])
+        action = data.get("ledger_action")
+        data["ledger_action"] = LedgerAction(action) if action else None
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class JobUpdate:
+    """A progress snapshot for the UI. Subscribers may skip intermediate ones."""
+
+    job_id: str
+    state: JobState
+    user_id: int
+    service: str
+    queue_position: int | None = None
+    elapsed_s: float | None = None
+    eta_s: float | None = None
+    raw_status: str | None = None
+    error_kind: str | None = None
+    error_message: str | None = None
+    kind: str = ""  # "music" | "say" | "sfx" (for metrics and the UI's wording)
+    model: str = ""
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    message_id: int
+    compressed: bool = False  # the adapter re-encoded the file to fit an upload limit
+
+
+class DeliveryError(Exception):
+    """Raised by a ``deliver`` callback; ``transient`` errors are retried with backoff."""
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class CancelResult(StrEnum):
+    CANCELLED = "cancelled"
+    ALREADY_FINISHED = "already_finished"
+    NOT_FOUND = "not_found"
+    NOT_ALLOWED = "not_allowed"
+
+
+@dataclass(frozen=True)
+class CancelOutcome:
+    result: CancelResult
+    job_id: str
+    previous_state: JobState | None = None
+    refunded: bool = False  # the member got their reserved tokens back
+    provider_charges: bool = False  # the provider had the job and will bill the operator
+    charged_tokens: int = 0  # what the member was charged when not refunded
+
+
+@dataclass(frozen=True)
+class EngineStats:
+    queued: dict[str, int]
+    in_flight: dict[str, int]
+    limits: dict[str, int]
+    delivering: int
+    users_waiting: int
+
+
+class Settlement(Protocol):
+    """The ledger side the engine needs. Both calls must be idempotent per job id."""
+
+    async def settle(self, job_id: str, actual_tokens: int) -> bool: ...
+
+    async def refund(self, job_id: str, reason: str) -> bool: ...
+
+
+# Optional: returns job ids (or objects with ``.job_id``) of open reservations.
+ReservationLister = Callable[[], Awaitable[Iterable[Any]]]
+Deliver = Callable[[Job], Awaitable[DeliveryResult]]
+ToTokens = Callable[[str, str, float], int]
+Probe = Callable[[Path], Awaitable[float | None]]
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine knobs that are not operator settings (tests shorten them)."""
+
+    delivery_attempts: int = 5
+    delivery_backoff_s: float = 2.0
+    delivery_backoff_max_s: float = 120.0
+    poll_error_backoff_max_s: float = 30.0
+    maintenance_interval_s: float = 3600.0
