@@ -1,20 +1,38 @@
 """The discord-free services the bot is made of, built once by the composition root.
 
 Cogs reach everything through ``bot.services``; nothing here imports discord.
+Build order follows the data flow: providers (each wrapped in a circuit
+breaker that also records metrics) → pricing → ledger / policy / moderation →
+job engine → generation service. ``start()`` starts the engine and the
+background monitors; ``stop()`` stops them in reverse order.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.audio import find_ffmpeg, probe
 from bot.config import Settings
+from bot.generation.service import GenerationService
+from bot.jobs.engine import JobEngine
+from bot.jobs.models import DeliveryError, DeliveryResult, EngineOptions, Job, JobUpdate
+from bot.ops.looplag import LoopLagMonitor
+from bot.ops.metrics import Metrics
+from bot.providers.breaker import BreakerProvider, CircuitBreaker
+from bot.providers.registry import build_providers
+from bot.providers.retry import RetryPolicy
+from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
+
+Deliver = Callable[[Job], Awaitable[DeliveryResult]]
 
 
 @dataclass
@@ -22,14 +40,116 @@ class Services:
     settings: Settings
     db: Database
     session: aiohttp.ClientSession
-    providers: dict[str, Any] = field(default_factory=dict)
+    metrics: Metrics
+    breakers: dict[str, CircuitBreaker]
+    providers: dict[str, BreakerProvider]
+    pricing: Pricing
+    ledger: Ledger
+    policy: QuotaPolicy
+    moderation: Moderation
+    engine: JobEngine
+    generation: GenerationService
+    ffmpeg: str | None
+    looplag: LoopLagMonitor
+    # What voice playback uses to find jobs (get / latest_for / recent_for).
+    job_lookup: Any = None
+    # Set by the Discord adapter before start(); the engine calls it for every ready job.
+    deliverer: Deliver | None = None
+    _started: bool = field(default=False, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, db: Database, session: aiohttp.ClientSession) -> Services:
-        return cls(settings=settings, db=db, session=session)
+    def build(
+        cls,
+        settings: Settings,
+        db: Database,
+        session: aiohttp.ClientSession,
+        *,
+        retry: RetryPolicy | None = None,
+        engine_options: EngineOptions | None = None,
+    ) -> Services:
+        """Wire everything; ``retry``/``engine_options`` let tests shorten waits."""
+        metrics = Metrics()
+        breakers: dict[str, CircuitBreaker] = {}
+        providers: dict[str, BreakerProvider] = {}
+        for service, client in build_providers(settings, session, retry=retry).items():
+            breaker = CircuitBreaker(
+                service,
+                settings.provider_breaker_threshold,
+                settings.provider_breaker_cooldown_s,
+                display_name=client.display_name,
+            )
+            breakers[service] = breaker
+            providers[service] = BreakerProvider(client, breaker, metrics)
+            metrics.watch_breaker(service, lambda b=breaker: str(b.state))
+        pricing = load_pricing(settings)
+        ledger = Ledger(db, settings, pricing=pricing)
+        ffmpeg = find_ffmpeg(settings.ffmpeg_path)
+
+        async def probe_duration(path: Path) -> float | None:
+            if ffmpeg is None:
+                return None
+            return (await probe(ffmpeg, path)).duration_s
+
+        services: Services
+        engine = JobEngine(
+            db,
+            providers,
+            settings,
+            settlement=ledger,
+            deliver=lambda job: services._deliver(job),
+            to_tokens=pricing.actual_tokens,
+            probe=probe_duration,
+            open_reservations=ledger.open_reservations,
+            options=engine_options,
+        )
+        moderation = Moderation(db)
+        generation = GenerationService(
+            settings, providers, breakers, pricing, ledger, moderation, engine
+        )
+        services = cls(
+            settings=settings,
+            db=db,
+            session=session,
+            metrics=metrics,
+            breakers=breakers,
+            providers=providers,
+            pricing=pricing,
+            ledger=ledger,
+            policy=QuotaPolicy(db, settings),
+            moderation=moderation,
+            engine=engine,
+            generation=generation,
+            ffmpeg=ffmpeg,
+            looplag=LoopLagMonitor(metrics),
+            job_lookup=generation,
+        )
+        engine.add_listener(services._observe)
+        return services
+
+    async def _deliver(self, job: Job) -> DeliveryResult:
+        if self.deliverer is None:
+            raise DeliveryError("no delivery adapter is registered yet")
+        return await self.deliverer(job)
+
+    def _observe(self, update: JobUpdate) -> None:
+        self.metrics.job_state(update.kind, str(update.state))
+        stats = self.engine.stats()
+        for service in stats.queued:
+            self.metrics.set_queue(service, stats.queued[service], stats.in_flight[service])
 
     async def start(self) -> None:
-        """Start background work (job engine, sweeps). Safe to call once."""
+        """Start background work (job engine, monitors). Safe to call once."""
+        if self._started:
+            return
+        self._started = True
+        self.settings.audio_dir.mkdir(parents=True, exist_ok=True)
+        self.looplag.start()
+        await self.engine.start()
 
     async def stop(self) -> None:
         """Stop background work; safe to call twice."""
+        if not self._started:
+            return
+        self._started = False
+        await self.engine.stop()
+        await self.looplag.stop()

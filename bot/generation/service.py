@@ -1,0 +1,212 @@
+"""From a validated request to a queued job: availability → moderation → quota → engine.
+
+This is the one path every generation takes, from ``/music`` as from the
+🔁 Again button. The order matters: nothing that costs money or a quota
+happens before the cheap checks, and a reservation that cannot be handed to
+the engine is refunded at once (the engine's start-up reconciliation catches
+a crash between the two).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.config import Settings
+from bot.errors import UserError
+from bot.generation.requests import DEFAULT_SAY_MODEL
+from bot.jobs.engine import JobEngine, JobRejected
+from bot.jobs.ids import new_job_id
+from bot.jobs.models import Job, JobSpec, JobState
+from bot.providers.base import GenerationRequest, JobKind
+from bot.providers.breaker import BreakerState, CircuitBreaker
+from bot.providers.errors import ProviderError
+from bot.quotas import Ledger, Moderation, Pricing, Reservation, ReserveRequest
+
+log = logging.getLogger(__name__)
+
+INTERACTION_LIFETIME_S = 15 * 60
+PLAYABLE = (JobState.READY, JobState.DELIVERED)
+# Used when GET /v1/models cannot be read: the documented limits and multipliers.
+FALLBACK_MAX_CHARS = {
+    "eleven_v3": 5000,
+    "eleven_multilingual_v2": 10000,
+    "eleven_flash_v2_5": 40000,
+    "eleven_turbo_v2_5": 40000,
+}
+FALLBACK_MULTIPLIER = {"eleven_flash_v2_5": 0.5, "eleven_turbo_v2_5": 0.5}
+KEY_VARIABLES = {"aimlapi": "AIMLAPI_API_KEY", "elevenlabs": "ELEVENLABS_API_KEY"}
+SERVICE_NAMES = {"aimlapi": "AI/ML API", "elevenlabs": "ElevenLabs"}
+
+
+@dataclass(frozen=True)
+class Requester:
+    guild_id: int
+    channel_id: int
+    user_id: int
+    role_ids: Sequence[int] = ()
+
+
+@dataclass(frozen=True)
+class ReplyTarget:
+    """Where progress is shown: the interaction (15 minutes), then the bot's own routes."""
+
+    interaction_token: str | None = None
+    application_id: int | None = None
+    created_at: float | None = None
+
+    @property
+    def expires_at(self) -> float | None:
+        if self.created_at is None:
+            return None
+        return self.created_at + INTERACTION_LIFETIME_S
+
+
+@dataclass(frozen=True)
+class Started:
+    job: Job
+    estimate: int
+    reservation: Reservation
+
+
+@dataclass(frozen=True)
+class ModelLimits:
+    max_chars: int
+    cost_multiplier: float
+
+
+class GenerationService:
+    def __init__(
+        self,
+        settings: Settings,
+        providers: Mapping[str, Any],
+        breakers: Mapping[str, CircuitBreaker],
+        pricing: Pricing,
+        ledger: Ledger,
+        moderation: Moderation,
+        engine: JobEngine,
+    ) -> None:
+        self.settings = settings
+        self.providers = providers
+        self.breakers = breakers
+        self.pricing = pricing
+        self.ledger = ledger
+        self.moderation = moderation
+        self.engine = engine
+
+    # -- cheap checks (no I/O: safe before deferring) ---------------------------
+    def unavailable_reason(self, kind: JobKind) -> str | None:
+        """Why a command of this kind cannot run right now, or None."""
+        service = "aimlapi" if kind is JobKind.MUSIC else "elevenlabs"
+        provider = self.providers.get(service)
+        name = SERVICE_NAMES[service]
+        if provider is None or not provider.enabled:
+            return (
+                f"{name} isn't set up on this bot, so this command is off. "
+                f"The bot operator can enable it by setting {KEY_VARIABLES[service]}."
+            )
+        breaker = self.breakers.get(service)
+        if breaker is not None and not breaker.allow_new_job():
+            return breaker.user_message()
+        return None
+
+    # -- limits that need the provider's model list ------------------------------
+    async def say_limits(self, model: str | None) -> ModelLimits:
+        model_id = model or DEFAULT_SAY_MODEL
+        fallback = ModelLimits(
+            FALLBACK_MAX_CHARS.get(model_id, 5000), FALLBACK_MULTIPLIER.get(model_id, 1.0)
+        )
+        provider = self.providers.get("elevenlabs")
+        if provider is None or not provider.enabled:
+            return fallback
+        try:
+            models = await provider.list_models()
+        except ProviderError as exc:
+            log.info("model list unavailable, using documented limits: %s", exc.log_text())
+            return fallback
+        for entry in models:
+            if entry.model_id == model_id:
+                return ModelLimits(
+                    entry.max_chars or fallback.max_chars,
+                    entry.cost_multiplier or fallback.cost_multiplier,
+                )
+        return fallback
+
+    async def estimate(self, request: GenerationRequest) -> int:
+        multiplier = 1.0
+        if request.kind is JobKind.SAY:
+            multiplier = (await self.say_limits(request.model)).cost_multiplier
+        return self.pricing.estimate(request, cost_multiplier=multiplier)
+
+    # -- the path ------------------------------------------------------------------
+    async def start(
+        self, requester: Requester, request: GenerationRequest, target: ReplyTarget
+    ) -> Started:
+        """Moderate, reserve, enqueue. Raises UserError / QuotaExceeded with nothing charged."""
+        reason = self.unavailable_reason(request.kind)
+        if reason:
+            raise UserError(reason)
+        text = str(request.params.get("prompt") or request.params.get("text") or "")
+        if await self.moderation.check_prompt(requester.guild_id, text) is not None:
+            raise UserError(
+                "A moderator rule on this server blocked this prompt. "
+                "Nothing was charged; try wording it differently."
+            )
+        estimate = await self.estimate(request)
+        job_id = new_job_id()
+        reservation = await self.ledger.reserve(
+            ReserveRequest(
+                job_id=job_id,
+                guild_id=requester.guild_id,
+                user_id=requester.user_id,
+                role_ids=tuple(requester.role_ids),
+                amount=estimate,
+                service=request.service,
+            )
+        )
+        spec = JobSpec(
+            job_id=job_id,
+            user_id=requester.user_id,
+            request=request,
+            estimate_tokens=estimate,
+            guild_id=requester.guild_id,
+            channel_id=requester.channel_id,
+            interaction_token=target.interaction_token,
+            interaction_expires_at=target.expires_at,
+            application_id=target.application_id,
+        )
+        try:
+            job = await self.engine.enqueue(spec)
+        except JobRejected as exc:
+            await self.ledger.refund(job_id, f"not queued: {exc}")
+            raise UserError(
+                "The bot couldn't queue this job right now. Nothing was charged; try again."
+            ) from exc
+        except BaseException:
+            await self.ledger.refund(job_id, "not queued: unexpected error")
+            raise
+        return Started(job, estimate, reservation)
+
+    def breaker_open(self, service: str) -> bool:
+        breaker = self.breakers.get(service)
+        return breaker is not None and breaker.state is BreakerState.OPEN
+
+    # -- job lookups (also the JobLookup used by voice playback) -------------------
+    async def get(self, job_id: str) -> Job | None:
+        return await self.engine.get(job_id.strip().lower())
+
+    async def recent_for(self, guild_id: int, user_id: int, limit: int = 10) -> list[Job]:
+        return await self.engine.recent_jobs(guild_id, user_id, limit)
+
+    async def latest_for(self, guild_id: int, user_id: int) -> Job | None:
+        for job in await self.recent_for(guild_id, user_id, 10):
+            if job.state in PLAYABLE:
+                return job
+        return None
+
+    @staticmethod
+    def now() -> float:
+        return time.time()
