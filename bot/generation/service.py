@@ -57,6 +57,7 @@ class ReplyTarget:
     interaction_token: str | None = None
     application_id: int | None = None
     created_at: float | None = None
+    status_message_id: int | None = None
 
     @property
     def expires_at(self) -> float | None:
@@ -177,6 +178,7 @@ class GenerationService:
             interaction_token=target.interaction_token,
             interaction_expires_at=target.expires_at,
             application_id=target.application_id,
+            status_message_id=target.status_message_id,
         )
         try:
             job = await self.engine.enqueue(spec)

@@ -72,6 +72,9 @@ class JobSpec:
     interaction_token: str | None = None
     interaction_expires_at: float | None = None
     application_id: int | None = None
+    # The message that shows progress and then the result; known before the job
+    # is queued so even an instant result is delivered into it.
+    status_message_id: int | None = None
 
 
 @dataclass

@@ -80,6 +80,7 @@ class JobStore:
                 "interaction_token": spec.interaction_token,
                 "interaction_expires_at": spec.interaction_expires_at,
                 "application_id": spec.application_id,
+                "status_message_id": spec.status_message_id,
             },
         )
         job = await self.get(spec.job_id)

@@ -23,11 +23,11 @@ INSERT_JOB = """
 INSERT INTO jobs (
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
     estimate_tokens, state, created_at, queued_at,
-    interaction_token, interaction_expires_at, application_id
+    interaction_token, interaction_expires_at, application_id, status_message_id
 ) VALUES (
     :id, :guild_id, :channel_id, :user_id, :kind, :service, :model, :params_json,
     :estimate_tokens, 'queued', :now, :now,
-    :interaction_token, :interaction_expires_at, :application_id
+    :interaction_token, :interaction_expires_at, :application_id, :status_message_id
 )
 """
 

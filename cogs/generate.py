@@ -1,0 +1,267 @@
+"""``/music``, ``/say`` and ``/sfx``: parse, check, defer, hand over to the generation service.
+
+Cheap checks that need no I/O (option validation, provider availability, the
+bot's channel permissions) answer privately before anything else. Then the
+command defers at once — before any database or provider work — and the job
+is started; its status message is the deferred reply, which the presenter
+keeps up to date and finally turns into the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.errors import UserError, describe_error
+from bot.generation import messages
+from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
+from bot.generation.service import ReplyTarget, Requester
+from bot.jobs.models import Job, JobState
+from bot.providers.base import GenerationRequest, JobKind
+from bot.quotas import QuotaExceeded
+
+log = logging.getLogger(__name__)
+
+NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
+MUSIC_MODELS = [
+    app_commands.Choice(name="Stable Audio (1–47 s)", value="stable-audio"),
+    app_commands.Choice(name="ElevenLabs Music (10–300 s)", value="eleven-music"),
+]
+SAY_MODEL_CHOICES = [app_commands.Choice(name=m, value=m) for m in SAY_MODELS]
+
+
+def missing_permissions(interaction: discord.Interaction) -> list[str]:
+    perms = interaction.app_permissions
+    return [name.replace("_", " ").title() for name in NEEDED if not getattr(perms, name)]
+
+
+def requester_of(interaction: discord.Interaction) -> Requester:
+    user = interaction.user
+    roles = tuple(r.id for r in getattr(user, "roles", ()) if not r.is_default())
+    return Requester(interaction.guild_id or 0, interaction.channel_id or 0, user.id, roles)
+
+
+class GenerateCog(commands.Cog):
+    def __init__(self, bot: Any) -> None:
+        self.bot = bot
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def cog_unload(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+
+    @property
+    def generation(self) -> Any:
+        return self.bot.services.generation
+
+    # -- the shared flow ------------------------------------------------------------
+    async def launch(
+        self,
+        interaction: discord.Interaction,
+        build: Callable[[], GenerationRequest],
+        *,
+        play: bool = False,
+    ) -> Job | None:
+        try:
+            request = build()
+        except UserError as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return None
+        problem = self.generation.unavailable_reason(request.kind)
+        missing = missing_permissions(interaction)
+        if missing and not problem:
+            problem = (
+                f"I can't post results in this channel: I need {', '.join(missing)} here. "
+                "Ask a server admin, or use another channel."
+            )
+        if problem:
+            await interaction.response.send_message(problem, ephemeral=True)
+            return None
+        await interaction.response.defer(thinking=True)
+        try:
+            message = await interaction.original_response()
+            job = await self.start(interaction, request, message.id)
+        except Exception as exc:
+            await self.refuse(interaction, self.explain(exc, interaction))
+            return None
+        if play:
+            self._own(self._play_when_ready(interaction, job.id))
+        return job
+
+    async def start(
+        self, interaction: discord.Interaction, request: GenerationRequest, message_id: int
+    ) -> Job:
+        """Start a job whose progress and result live in message ``message_id``."""
+        if request.kind is JobKind.SAY:
+            limits = await self.generation.say_limits(request.model)
+            length = len(str(request.params.get("text", "")))
+            if length > limits.max_chars:
+                raise UserError(
+                    f"The text is {length:,} characters long; {request.model} takes at most "
+                    f"{limits.max_chars:,}. Shorten it or pick another model."
+                )
+        requester = requester_of(interaction)
+        target = ReplyTarget(
+            interaction_token=interaction.token,
+            application_id=interaction.application_id,
+            created_at=interaction.created_at.timestamp(),
+            status_message_id=message_id,
+        )
+        started = await self.generation.start(requester, request, target)
+        self.bot.presenter.roles[started.job.id] = tuple(requester.role_ids)
+        return started.job
+
+    @staticmethod
+    def explain(exc: BaseException, interaction: discord.Interaction) -> str:
+        if isinstance(exc, QuotaExceeded):
+            return messages.refusal(exc)
+        name = interaction.command.qualified_name if interaction.command else "button"
+        return describe_error(exc, context=f"/{name}").message
+
+    @staticmethod
+    async def refuse(interaction: discord.Interaction, text: str) -> None:
+        """Replace the public "thinking…" placeholder with a private sentence."""
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            pass
+        try:
+            await interaction.followup.send(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.warning("could not tell the member why the job was refused: %s", exc)
+
+    def _own(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _play_when_ready(self, interaction: discord.Interaction, job_id: str) -> None:
+        """``/say … play:true``: queue the result in voice once it has been delivered."""
+        async for update in await self.bot.services.engine.subscribe(job_id):
+            if update.terminal:
+                if update.state is not JobState.DELIVERED:
+                    return
+                break
+        voice = self.bot.get_cog("VoiceCog")
+        if voice is None:
+            return
+        try:
+            text = await voice.enqueue_for(interaction, job_id)
+        except UserError as exc:
+            text = str(exc)
+        except Exception as exc:
+            text = describe_error(exc, context="/say play").message
+        try:
+            await interaction.followup.send(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.info("could not confirm voice playback: %s", exc)
+
+    # -- commands -----------------------------------------------------------------
+    @app_commands.command(name="music", description="Generate a music track from a description")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="What the music should sound like",
+        model="Which model makes it (default: Stable Audio)",
+        duration="Length in seconds (Stable Audio 1–47, ElevenLabs Music 10–300)",
+        steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
+        start="Stable Audio only: where the clip starts, in seconds (1–47)",
+    )
+    @app_commands.choices(model=MUSIC_MODELS)
+    async def music(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 2000],
+        model: str = "stable-audio",
+        duration: app_commands.Range[int, 1, 300] | None = None,
+        steps: app_commands.Range[int, 1, 1000] | None = None,
+        start: app_commands.Range[int, 1, 47] | None = None,
+    ) -> None:
+        await self.launch(interaction, lambda: build_music(prompt, model, duration, steps, start))
+
+    @app_commands.command(name="say", description="Read text aloud with an ElevenLabs voice")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        text="What to say",
+        voice="Which voice (start typing to search)",
+        model="Speech model (default: eleven_multilingual_v2)",
+        stability="0–1: higher is steadier, lower is more expressive",
+        similarity="0–1: how closely to match the original voice",
+        style="0–1: style exaggeration",
+        speed="0.7–1.2: speaking speed",
+        language="Language code such as en, de or ja (optional)",
+        seed="A number to make the result repeatable",
+        play="Also play it in your voice channel",
+    )
+    @app_commands.choices(model=SAY_MODEL_CHOICES)
+    async def say(
+        self,
+        interaction: discord.Interaction,
+        text: app_commands.Range[str, 1, 6000],
+        voice: str | None = None,
+        model: str | None = None,
+        stability: app_commands.Range[float, 0.0, 1.0] | None = None,
+        similarity: app_commands.Range[float, 0.0, 1.0] | None = None,
+        style: app_commands.Range[float, 0.0, 1.0] | None = None,
+        speed: app_commands.Range[float, 0.7, 1.2] | None = None,
+        language: app_commands.Range[str, 2, 3] | None = None,
+        seed: app_commands.Range[int, 0, 4_294_967_295] | None = None,
+        play: bool = False,
+    ) -> None:
+        voice_id = (voice or "").strip() or self.bot.settings.elevenlabs_default_voice
+
+        def build() -> GenerationRequest:
+            # The text limit depends on the model and is checked after deferring
+            # (it needs the provider's model list); here only the hard maximum.
+            return build_say(
+                text, voice_id=voice_id, model=model, max_chars=40_000, stability=stability,
+                similarity=similarity, style=style, speed=speed, language=language, seed=seed,
+            )  # fmt: skip
+
+        await self.launch(interaction, build, play=play)
+
+    @say.autocomplete("voice")
+    async def voice_autocomplete(
+        self, interaction: discord.Interaction, current: str
+    ) -> list[app_commands.Choice[str]]:
+        provider = self.bot.services.providers.get("elevenlabs")
+        if provider is None or not provider.enabled:
+            return []
+        try:
+            # Autocomplete must answer within 3 s: never wait long on the provider.
+            voices = await asyncio.wait_for(provider.list_voices(), timeout=2.0)
+        except Exception:
+            return []
+        needle = current.strip().lower()
+        matches = [v for v in voices if needle in v.name.lower()] if needle else list(voices)
+        return [
+            app_commands.Choice(name=f"{v.name} ({v.category})"[:100], value=v.voice_id)
+            for v in matches[:25]
+        ]
+
+    @app_commands.command(name="sfx", description="Generate a sound effect from a description")
+    @app_commands.guild_only()
+    @app_commands.describe(
+        prompt="The sound you want, e.g. 'door creaks open in an empty hall'",
+        duration="Length in seconds, 0.5–30 (default: automatic)",
+        influence="0–1: how literally to follow the prompt (default 0.3)",
+        loop="Make it loop seamlessly",
+    )
+    async def sfx(
+        self,
+        interaction: discord.Interaction,
+        prompt: app_commands.Range[str, 1, 1000],
+        duration: app_commands.Range[float, 0.5, 30.0] | None = None,
+        influence: app_commands.Range[float, 0.0, 1.0] | None = None,
+        loop: bool = False,
+    ) -> None:
+        await self.launch(interaction, lambda: build_sfx(prompt, duration, influence, loop))
+
+
+async def setup(bot: Any) -> None:
+    await bot.add_cog(GenerateCog(bot))

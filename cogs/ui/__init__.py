@@ -1,0 +1,1 @@
+"""Discord rendering shared by the generation cogs: buttons, embeds, the job presenter."""

@@ -1,0 +1,228 @@
+"""Shows jobs in Discord: throttled status edits while they run, the result when ready.
+
+It listens to every job update from the engine (so jobs resumed after a restart
+are shown too) and implements the engine's ``deliver`` callback. Both edit the
+job's status message: through the interaction webhook while its token lives
+(15 minutes), then through the bot's own channel routes. Delivery always edits
+that same message, which is what makes a re-delivery after a crash show one
+result, not two; only if the message was deleted is a new one posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import discord
+
+from bot.generation import messages
+from bot.generation.uploads import prepare_upload
+from bot.jobs.models import DeliveryError, DeliveryResult, Job, JobState, JobUpdate
+from cogs.ui.buttons import pending_view, result_view
+from cogs.ui.render import result_embed, status_text, upload_name
+
+log = logging.getLogger(__name__)
+
+EDIT_INTERVAL_S = 2.0  # webhook edits share a ~5 per 2 s bucket; one per 2 s per job is safe
+TOKEN_MARGIN_S = 60.0  # switch to bot routes a minute before the interaction token dies
+
+
+@dataclass
+class _Shown:
+    latest: JobUpdate | None = None
+    last_text: str | None = None
+    last_at: float = 0.0
+    task: asyncio.Task[None] | None = None
+    gone: bool = False  # the status message was deleted: stop editing it
+
+
+@dataclass
+class JobPresenter:
+    bot: Any  # FoleyBot (typed loosely: cogs/ui must not import bot.client)
+    roles: dict[str, tuple[int, ...]] = field(default_factory=dict)
+    _shown: dict[str, _Shown] = field(default_factory=dict)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    _remove_listener: Any = None
+    # One edit of a job's message at a time: a late status edit must never land on
+    # top of the result that delivery just put there.
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+
+    def _lock(self, job_id: str) -> asyncio.Lock:
+        return self._locks.setdefault(job_id, asyncio.Lock())
+
+    @property
+    def services(self) -> Any:
+        return self.bot.services
+
+    def attach(self) -> None:
+        self.services.deliverer = self.deliver
+        self._remove_listener = self.services.engine.add_listener(self.on_update)
+
+    async def close(self) -> None:
+        if self._remove_listener is not None:
+            self._remove_listener()
+            self._remove_listener = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
+
+    # -- editing the status message ----------------------------------------------
+    async def edit(self, job: Job, message_id: int | None = None, **fields: Any) -> discord.Message:
+        """Edit the job's message by the interaction token if it still lives, else by bot token."""
+        mid = message_id or job.result_message_id or job.status_message_id
+        if mid is None:
+            raise LookupError(f"job {job.id} has no message to edit")
+        fields.setdefault("allowed_mentions", discord.AllowedMentions.none())
+        expires = job.interaction_expires_at or 0.0
+        if job.interaction_token and job.application_id and expires - TOKEN_MARGIN_S > time.time():
+            hook = discord.Webhook.partial(
+                job.application_id, job.interaction_token, client=self.bot
+            )
+            return await hook.edit_message(mid, **fields)
+        channel = await self._channel(job)
+        return await channel.get_partial_message(mid).edit(**fields)
+
+    async def _channel(self, job: Job) -> Any:
+        if job.channel_id is None:
+            raise DeliveryError("the job has no channel", transient=False)
+        channel = self.bot.get_channel(job.channel_id)
+        if channel is None:
+            channel = await self.bot.fetch_channel(job.channel_id)
+        return channel
+
+    # -- progress -------------------------------------------------------------------
+    def on_update(self, update: JobUpdate) -> None:
+        if update.state is JobState.DELIVERED:
+            self._shown.pop(update.job_id, None)
+            self._locks.pop(update.job_id, None)
+            return
+        shown = self._shown.setdefault(update.job_id, _Shown())
+        shown.latest = update
+        if shown.task is None or shown.task.done():
+            shown.task = asyncio.create_task(self._flush(update.job_id))
+            self._tasks.add(shown.task)
+            shown.task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, job_id: str) -> None:
+        shown = self._shown.get(job_id)
+        while shown is not None and shown.latest is not None and not shown.gone:
+            wait = shown.last_at + EDIT_INTERVAL_S - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            update, shown.latest = shown.latest, None
+            if update is None:
+                break
+            try:
+                await self._show(update, shown)
+            except (discord.NotFound, LookupError):
+                shown.gone = True
+            except (discord.HTTPException, DeliveryError) as exc:
+                log.info("status edit for job %s failed: %s", job_id, exc)
+            except Exception:
+                log.exception("status edit for job %s failed", job_id)
+            if update.terminal:
+                self._shown.pop(job_id, None)
+                break
+
+    async def _show(self, update: JobUpdate, shown: _Shown) -> None:
+        async with self._lock(update.job_id):
+            await self._show_locked(update, shown)
+
+    async def _show_locked(self, update: JobUpdate, shown: _Shown) -> None:
+        job = await self.services.engine.get(update.job_id)
+        if job is None or job.status_message_id is None:
+            return
+        if job.state in (JobState.READY, JobState.DELIVERED):
+            return  # delivery owns the message from here on
+        if update.terminal:
+            text = status_text(job, messages.failure_text(job))
+            await self.edit(job, content=text, view=None, embed=None)
+            return
+        text = status_text(job, messages.state_line(update))
+        if text == shown.last_text:
+            return
+        shown.last_text, shown.last_at = text, time.monotonic()
+        await self.edit(job, content=text, view=pending_view(job.id))
+
+    # -- delivery ---------------------------------------------------------------------
+    async def deliver(self, job: Job) -> DeliveryResult:
+        path = job.output
+        if path is None or not path.exists():
+            raise DeliveryError("the audio file is missing", transient=False)
+        async with self._lock(job.id):
+            with tempfile.TemporaryDirectory(prefix="foley-upload-") as workdir:
+                return await self._deliver_from(job, path, Path(workdir))
+
+    async def _deliver_from(self, job: Job, path: Path, workdir: Path) -> DeliveryResult:
+        limit = self._upload_limit(job.guild_id)
+        upload = await prepare_upload(self.services.ffmpeg, path, limit, workdir)
+        remaining = await self._remaining(job)
+        embed = result_embed(job, self._cost(job), remaining, upload.note)
+        def files() -> list[discord.File]:
+            # discord.py closes files after each request, so every attempt gets fresh ones.
+            if upload.path is None:
+                return []
+            return [discord.File(upload.path, filename=upload_name(job, upload.path))]
+
+        view = result_view(job.id, playable=self.bot.get_cog("VoiceCog") is not None)
+        try:
+            message = await self._publish_result(job, embed, files, view)
+        except discord.HTTPException as exc:
+            transient = exc.status >= 500 or exc.status == 429
+            raise DeliveryError(f"Discord refused the result: {exc}", transient=transient) from exc
+        return DeliveryResult(message.id, compressed=upload.compressed)
+
+    async def _publish_result(
+        self,
+        job: Job,
+        embed: discord.Embed,
+        files: Callable[[], list[discord.File]],
+        view: discord.ui.View,
+    ) -> discord.Message:
+        if job.status_message_id is not None or job.result_message_id is not None:
+            with contextlib.suppress(discord.NotFound, LookupError):
+                return await self.edit(job, content="", embed=embed, attachments=files(), view=view)
+        # The status message is gone (deleted by someone): post anew, pinging only
+        # the requester so they know where their result went.
+        channel = await self._channel(job)
+        return await channel.send(
+            content=f"<@{job.user_id}> your result is ready.",
+            embed=embed,
+            files=files(),
+            view=view,
+            allowed_mentions=discord.AllowedMentions(
+                everyone=False, roles=False, users=[discord.Object(job.user_id)]
+            ),
+        )
+
+    def _upload_limit(self, guild_id: int | None) -> int:
+        guild = self.bot.get_guild(guild_id) if guild_id else None
+        limit = guild.filesize_limit if guild is not None else 10 * 1024 * 1024
+        return min(limit, 25 * 1024 * 1024)  # a whole request is capped at 25 MiB
+
+    def _cost(self, job: Job) -> int:
+        if job.actual_tokens is not None:
+            return job.actual_tokens
+        if job.credits_reported is not None:
+            return self.services.pricing.actual_tokens(job.service, job.model, job.credits_reported)
+        return job.estimate_tokens
+
+    async def _remaining(self, job: Job) -> int | None:
+        if job.guild_id is None:
+            return None
+        try:
+            usage = await self.services.ledger.usage(
+                job.guild_id, job.user_id, self.roles.get(job.id, ())
+            )
+        except Exception:  # the embed is still useful without it
+            log.exception("could not read usage for job %s", job.id)
+            return None
+        return int(usage.remaining)
