@@ -23,7 +23,7 @@ from bot.storage.meta import get_meta, set_meta
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.info", "cogs.voice")
+EXTENSIONS = ("cogs.info", "cogs.generate", "cogs.results", "cogs.voice", "cogs.quota")
 GLOBAL_HASH_KEY = "global_commands_hash"
 
 

@@ -289,6 +289,7 @@ class Ledger:
             if ready > now.timestamp():
                 cooldown_until = datetime.fromtimestamp(ready, tz=now.tzinfo)
         jobs = await ledger_sql.recent_jobs(self.db, guild_id, user_id, recent)
+        totals = await ledger_sql.totals(self.db, "user", guild_id, user_id, pkey)
         return UsageSummary(
             period_key=pkey,
             allowance=allowance,
@@ -303,6 +304,7 @@ class Ledger:
             blocked=bool(snap["blocked"]),
             cooldown_until=cooldown_until,
             recent_jobs=[_recent(r) for r in jobs],
+            spent_usd=0.0 if totals is None else float(totals["usd"]),
         )
 
     async def top_spenders(self, guild_id: int, limit: int = 10) -> list[Spender]:
@@ -375,4 +377,6 @@ def _recent(row: aiosqlite.Row) -> RecentJob:
     closed_by = row["closed_by"]
     state = {"settle": "settled", "refund": "refunded"}.get(closed_by, "open")
     charged = reserved + int(row["close_amount"] or 0)
-    return RecentJob(row["job_id"], reserved, charged, state, parse_iso(row["created_at"]))
+    return RecentJob(
+        row["job_id"], reserved, charged, state, parse_iso(row["created_at"]), row["service"]
+    )

@@ -38,6 +38,7 @@ class RecentJob:
     charged: int  # what the job costs now: reserved while open, actual once closed
     state: str  # "open" | "settled" | "refunded"
     created_at: datetime
+    service: str | None = None  # prices ``charged`` in dollars (Pricing.usd)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class UsageSummary:
     blocked: bool
     cooldown_until: datetime | None
     recent_jobs: list[RecentJob] = field(default_factory=list)
+    # Dollars this member's jobs cost this period, each priced in its own service's
+    # credits (tokens of different services are worth different money). Grants and
+    # resets change ``spent`` but not this: the money was spent either way.
+    spent_usd: float = 0.0
 
 
 @dataclass(frozen=True)

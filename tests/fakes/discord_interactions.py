@@ -5,8 +5,6 @@ the INTERACTION_CREATE payload that was dispatched, the callback the bot made, t
 original response message and the followups, and has `wait_*` helpers for each.
 """
 
-# Waiting helpers take an explicit `timeout` argument: that is the test-facing API.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

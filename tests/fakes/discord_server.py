@@ -21,8 +21,6 @@ discord.py quirks worth knowing when driving a bot against this fake:
   before it IDENTIFYs again; a refused reconnect (503) logs an ERROR with traceback.
 """
 
-# Waiting helpers take an explicit `timeout` argument: that is the test-facing API.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 

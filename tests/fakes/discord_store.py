@@ -4,8 +4,6 @@
 recorded requests) and the change notifier that the test-side `wait_for_*` helpers use.
 """
 
-# Waiting helpers take an explicit `timeout` argument: that is the test-facing API.
-# ruff: noqa: ASYNC109
 
 from __future__ import annotations
 
