@@ -162,3 +162,24 @@ async def test_history_and_job_repost(foley: Foley) -> None:
     missing = await foley.reply_text("job", MEMBER_ID, id="zzzzzzzz")
     assert missing == "(private) I can't find job `zzzzzzzz` on this server."
     assert GUILD_ID
+
+
+async def test_longest_tracks_arrive_within_the_upload_limit_and_play(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    # A 5-minute eleven-music track costs 3,000,000 tokens: give the member room for it.
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=COMMANDS,
+        default_user_tokens=5_000_000, default_guild_tokens=10_000_000,
+    ) as foley:
+        limit = foley.bot.get_guild(GUILD_ID).filesize_limit
+        _, wav = await run_to_result(foley, "music", prompt="drone", duration=47)
+        assert len(wav.attachments[0].data) <= limit
+        seconds = await audio_seconds(foley.tmp, wav.attachments[0].data, "long.wav")
+        assert abs(seconds - 47) < 0.5
+        _, mp3 = await run_to_result(
+            foley, "music", prompt="suite", model="eleven-music", duration=300
+        )
+        assert len(mp3.attachments[0].data) <= limit
+        seconds = await audio_seconds(foley.tmp, mp3.attachments[0].data, "long.mp3")
+        assert abs(seconds - 300) < 1.0
