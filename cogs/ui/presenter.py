@@ -34,6 +34,11 @@ EDIT_INTERVAL_S = 2.0  # webhook edits share a ~5 per 2 s bucket; one per 2 s pe
 TOKEN_MARGIN_S = 60.0  # switch to bot routes a minute before the interaction token dies
 
 
+def _reopen(file: discord.File) -> discord.File:
+    """discord.py closes files after a request; a retry needs a fresh handle."""
+    return discord.File(file.fp.name, filename=file.filename)  # type: ignore[union-attr]
+
+
 @dataclass
 class _Shown:
     latest: JobUpdate | None = None
@@ -86,7 +91,15 @@ class JobPresenter:
             hook = discord.Webhook.partial(
                 job.application_id, job.interaction_token, client=self.bot
             )
-            return await hook.edit_message(mid, **fields)
+            try:
+                return await hook.edit_message(mid, **fields)
+            except discord.HTTPException as exc:
+                # 401/50027: the token died early (clock skew, Discord's own limits);
+                # the bot's channel route below still reaches the same message.
+                if exc.status != 401:
+                    raise
+                if "attachments" in fields:
+                    fields["attachments"] = [_reopen(f) for f in fields["attachments"]]
         channel = await self._channel(job)
         return await channel.get_partial_message(mid).edit(**fields)
 

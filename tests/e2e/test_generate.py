@@ -183,3 +183,17 @@ async def test_longest_tracks_arrive_within_the_upload_limit_and_play(
         assert len(mp3.attachments[0].data) <= limit
         seconds = await audio_seconds(foley.tmp, mp3.attachments[0].data, "long.mp3")
         assert abs(seconds - 300) < 1.0
+
+
+async def test_an_expired_interaction_token_moves_to_bot_routes(foley: Foley) -> None:
+    foley.sim.timings.models["stable-audio"].generating_s = 2.0
+    inter = await foley.invoke("music", MEMBER_ID, prompt="patient", duration=2)
+    status = await inter.wait_for_original(lambda m: "job `" in (m.content or ""), timeout=10)
+    inter.expire()  # as if 15 minutes had passed
+    message = await inter.wait_for_original(finished, timeout=30)
+    assert message.id == status.id and message.attachments
+    assert any(
+        r.method == "PATCH" and r.path == f"/channels/{TEXT_CHANNEL_ID}/messages/{status.id}"
+        and r.status == 200
+        for r in foley.fake.requests
+    )
