@@ -35,6 +35,7 @@ from bot.voice_queue import (
     is_playable,
     job_title,
 )
+from cogs.checks import is_moderator
 
 log = logging.getLogger(__name__)
 
@@ -103,26 +104,10 @@ class VoiceCog(commands.Cog):
         return player
 
     async def is_moderator(self, interaction: discord.Interaction) -> bool:
-        """Manage Server / Manage Channels here, or the guild's configured moderator role."""
-        perms = interaction.permissions
-        if perms.administrator or perms.manage_guild or perms.manage_channels:
+        """A moderator (see cogs.checks), or whoever may manage this channel's voice."""
+        if interaction.permissions.manage_channels:
             return True
-        member = interaction.user
-        if interaction.guild_id is None or not isinstance(member, discord.Member):
-            return False
-        role_id = await self.moderator_role_id(interaction.guild_id)
-        return role_id is not None and member.get_role(role_id) is not None
-
-    async def moderator_role_id(self, guild_id: int) -> int | None:
-        """Hook: ``services.moderation.moderator_role(guild_id)`` when the quotas work has it."""
-        getter = getattr(getattr(self.bot.services, "moderation", None), "moderator_role", None)
-        if getter is None:
-            return None
-        try:
-            return await getter(guild_id)
-        except Exception:
-            log.warning("moderator role lookup failed for guild %s", guild_id, exc_info=True)
-            return None
+        return await is_moderator(interaction, self.bot.services)
 
     # -- commands -------------------------------------------------------------------------
     @app_commands.command(name="play", description="Play one of your results in your voice channel")
