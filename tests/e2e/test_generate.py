@@ -197,3 +197,18 @@ async def test_an_expired_interaction_token_moves_to_bot_routes(foley: Foley) ->
         and r.status == 200
         for r in foley.fake.requests
     )
+
+
+async def test_a_provider_without_a_key_is_politely_disabled(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=COMMANDS, aimlapi_api_key=None
+    ) as foley:
+        reply = await foley.reply_text("music", MEMBER_ID, prompt="anything")
+        assert reply == (
+            "(private) AI/ML API isn't set up on this bot, so this command is off. "
+            "The bot operator can enable it by setting AIMLAPI_API_KEY."
+        )
+        _, message = await run_to_result(foley, "sfx", prompt="still works", duration=1)
+        assert message.attachments
