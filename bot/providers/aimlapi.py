@@ -18,7 +18,6 @@ import aiohttp
 
 from bot.providers.base import (
     AudioFile,
-    CallStats,
     GenerationRequest,
     JobKind,
     ProviderStatus,
@@ -27,7 +26,7 @@ from bot.providers.base import (
 )
 from bot.providers.download import DownloadGuard, download
 from bot.providers.errors import ErrorKind, ProviderError
-from bot.providers.http import ApiClient, Reply, sanitize
+from bot.providers.http import ApiClient, KeyedClient, Reply, sanitize
 from bot.providers.retry import RetryPolicy, with_retries
 
 log = logging.getLogger(__name__)
@@ -159,10 +158,11 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-class AimlapiClient:
+class AimlapiClient(KeyedClient):
     service = SERVICE
     display_name = DISPLAY
     is_async = True
+    key_variable = KEY_VARIABLE
 
     def __init__(
         self,
@@ -189,18 +189,6 @@ class AimlapiClient:
         )
         self._guard = DownloadGuard(download_allowed_hosts)
         self._max_bytes = max_download_bytes
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._key)
-
-    @property
-    def stats(self) -> CallStats:
-        return self._api.stats
-
-    def _require(self) -> None:
-        if not self._key:
-            raise self._api.disabled(KEY_VARIABLE)
 
     def build_body(self, request: GenerationRequest) -> dict[str, Any]:
         spec = MODELS.get(request.model)

@@ -21,7 +21,6 @@ import aiohttp
 from bot.audio import sniff_audio
 from bot.providers.base import (
     AudioFile,
-    CallStats,
     GenerationRequest,
     JobKind,
     ProviderStatus,
@@ -40,7 +39,7 @@ from bot.providers.elevenlabs_catalog import (
 )
 from bot.providers.elevenlabs_errors import DISPLAY, map_error
 from bot.providers.errors import ErrorKind, ProviderError
-from bot.providers.http import ApiClient
+from bot.providers.http import ApiClient, KeyedClient
 from bot.providers.retry import RetryPolicy
 
 log = logging.getLogger(__name__)
@@ -62,10 +61,11 @@ def _extension(output_format: str) -> str:
     return {"opus": "ogg", "ulaw": "ulaw", "alaw": "alaw"}.get(codec, codec)
 
 
-class ElevenLabsClient:
+class ElevenLabsClient(KeyedClient):
     service = SERVICE
     display_name = DISPLAY
     is_async = False
+    key_variable = KEY_VARIABLE
 
     def __init__(
         self,
@@ -95,18 +95,6 @@ class ElevenLabsClient:
         self._max_bytes = max_audio_bytes
         self._voices: TtlCache[list[Voice]] = TtlCache(catalog_ttl_s)
         self._models: TtlCache[list[Model]] = TtlCache(catalog_ttl_s)
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self._key)
-
-    @property
-    def stats(self) -> CallStats:
-        return self._api.stats
-
-    def _require(self) -> None:
-        if not self._key:
-            raise self._api.disabled(KEY_VARIABLE)
 
     # -- generation ---------------------------------------------------------
 

@@ -292,3 +292,23 @@ class ApiClient:
             self.display_name,
             detail=f"{variable} is not set",
         )
+
+
+class KeyedClient:
+    """What every provider client shares: one API key, one :class:`ApiClient`."""
+
+    key_variable: str  # the setting that holds the key, named in "disabled" errors
+    _key: str | None
+    _api: ApiClient
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self._key)
+
+    @property
+    def stats(self) -> CallStats:
+        return self._api.stats
+
+    def _require(self) -> None:
+        if not self._key:
+            raise self._api.disabled(self.key_variable)
