@@ -71,7 +71,12 @@ def state_line(update: JobUpdate) -> str:
     state = update.state
     if state is JobState.QUEUED:
         position = update.queue_position
-        ahead = f" — position {position}" if position else ""
+        # Exact near the front; rounded further back, so a long queue moving by one
+        # does not re-edit every waiting job's message.
+        if position and position > 5:
+            ahead = f" — position ~{5 * round(position / 5)}"
+        else:
+            ahead = f" — position {position}" if position else ""
         return f"⏳ Waiting in line{ahead}"
     if state in (JobState.SUBMITTING, JobState.RUNNING):
         elapsed = update.elapsed_s or 0.0
@@ -104,6 +109,10 @@ def failure_text(job: Job) -> str:
             "Use `/job` with this job's id to get it."
         )
     if kind in {e.value for e in ErrorKind} and message:
+        # Provider reasons ("…: prompt refused") come without a full stop; without
+        # one the refund sentence runs on from them.
+        if not message.endswith((".", "!", "?", "…")):
+            message += "."
         return f"❌ {message} {refunded}"
     return f"❌ Something went wrong with this job. {refunded} Please try again."
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class _Shown:
     last_at: float = 0.0
     task: asyncio.Task[None] | None = None
     gone: bool = False  # the status message was deleted: stop editing it
+    job: Job | None = None  # the row as first read: what the status shows never changes
+    delivering: bool = False  # delivery owns the message from here on
 
 
 @dataclass
@@ -150,14 +153,21 @@ class JobPresenter:
             await self._show_locked(update, shown)
 
     async def _show_locked(self, update: JobUpdate, shown: _Shown) -> None:
-        job = await self.services.engine.get(update.job_id)
-        if job is None or job.status_message_id is None:
-            return
-        if job.state in (JobState.READY, JobState.DELIVERED):
+        if shown.delivering or update.state in (JobState.READY, JobState.DELIVERED):
             return  # delivery owns the message from here on
         if update.terminal:
-            text = status_text(job, messages.failure_text(job))
-            await self.edit(job, content=text, view=None, embed=None)
+            # A fresh read: the failure text needs the final error and refund.
+            job = await self.services.engine.get(update.job_id)
+            if job is not None and job.status_message_id is not None:
+                text = status_text(job, messages.failure_text(job))
+                await self.edit(job, content=text, view=None, embed=None)
+            return
+        # Queue moves and polls republish often; the row's prompt, message ids and
+        # token do not change, so one read per job is enough.
+        if shown.job is None:
+            shown.job = await self.services.engine.get(update.job_id)
+        job = shown.job
+        if job is None or job.status_message_id is None:
             return
         text = status_text(job, messages.state_line(update))
         if text == shown.last_text:
@@ -170,9 +180,13 @@ class JobPresenter:
         path = job.output
         if path is None or not path.exists():
             raise DeliveryError("the audio file is missing", transient=False)
+        self._shown.setdefault(job.id, _Shown()).delivering = True
         async with self._lock(job.id):
-            with tempfile.TemporaryDirectory(prefix="foley-upload-") as workdir:
-                return await self._deliver_from(job, path, Path(workdir))
+            workdir = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix="foley-upload-"))
+            try:
+                return await self._deliver_from(job, path, workdir)
+            finally:
+                await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _deliver_from(self, job: Job, path: Path, workdir: Path) -> DeliveryResult:
         limit = self._upload_limit(job.guild_id)
