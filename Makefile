@@ -34,7 +34,7 @@ simulator: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ledger_bench.py
-	$(BIN)/python bench/jobs_bench.py
+	$(BIN)/python -m bench.jobs_bench
 	$(BIN)/python bench/dispatch_bench.py
 
 clean:
