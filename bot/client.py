@@ -23,7 +23,9 @@ from bot.storage.meta import get_meta, set_meta
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS = ("cogs.info", "cogs.generate", "cogs.results", "cogs.voice", "cogs.quota")
+EXTENSIONS = (
+    "cogs.info", "cogs.generate", "cogs.results", "cogs.voice", "cogs.quota", "cogs.status"
+)
 GLOBAL_HASH_KEY = "global_commands_hash"
 
 

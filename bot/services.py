@@ -56,6 +56,8 @@ class Services:
     # Set by the Discord adapter before start(); the engine calls it for every ready job.
     deliverer: Deliver | None = None
     _started: bool = field(default=False, repr=False)
+    # Last state counted per unfinished job (for foley_jobs_total; see _observe).
+    _job_states: dict[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -132,7 +134,16 @@ class Services:
         return await self.deliverer(job)
 
     def _observe(self, update: JobUpdate) -> None:
-        self.metrics.job_state(update.kind, str(update.state))
+        # The engine republishes a state on every poll and queue move; the counter
+        # counts transitions, so only a change of a job's state is one.
+        state = str(update.state)
+        if update.terminal:
+            previous = self._job_states.pop(update.job_id, None)
+        else:
+            previous = self._job_states.get(update.job_id)
+            self._job_states[update.job_id] = state
+        if previous != state:
+            self.metrics.job_state(update.kind, state)
         stats = self.engine.stats()
         for service in stats.queued:
             self.metrics.set_queue(service, stats.queued[service], stats.in_flight[service])

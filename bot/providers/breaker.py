@@ -264,11 +264,13 @@ class CircuitBreaker:
 class BreakerProvider:
     """A :class:`~bot.providers.base.Provider` that reports every call to a breaker.
 
-    The job engine talks to this instead of the raw client, so it needs no breaker
-    code beyond ``wait_until_allowed()`` before a submit. Calls are never blocked
-    here: gating belongs before the submit, where a queued job can wait, and the
-    half-open trial itself has to pass through. Other attributes (``list_voices``,
-    ``verify_key``, ``stats`` …) pass through unrecorded.
+    The job engine talks to this instead of the raw client and needs no breaker
+    code: ``submit`` first waits in ``wait_until_allowed()`` (closed, or holding
+    the half-open trial slot), so a queued job waits out an outage instead of
+    failing — unless its caller already took the trial slot for it. Polls and
+    fetches are never blocked: they belong to jobs the provider already has.
+    Other attributes (``list_voices``, ``verify_key``, ``stats`` …) pass through
+    unrecorded.
     """
 
     def __init__(
@@ -288,6 +290,8 @@ class BreakerProvider:
         self.display_name = provider.display_name
         self.is_async = provider.is_async
         self._timer = timer
+        # True while a submit that took the trial slot itself is in flight.
+        self._gated_trial = False
         if metrics is not None:
             metrics.watch_breaker(self.service, lambda: breaker.state)
 
@@ -296,7 +300,30 @@ class BreakerProvider:
         return self.provider.enabled
 
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
-        return await self._call("submit", lambda: self.provider.submit(request, workdir))
+        # The job runner submits every job that leaves the queue and has no breaker
+        # code of its own, so this is where a queued job waits out an outage (or
+        # takes the half-open trial slot) instead of failing like the jobs before it.
+        took_trial = False
+        if not self._caller_holds_trial():
+            await self.breaker.wait_until_allowed()
+            # No await since it returned: half-open now means the slot is ours.
+            took_trial = self.breaker.state is BreakerState.HALF_OPEN
+            self._gated_trial = self._gated_trial or took_trial
+        try:
+            return await self._call("submit", lambda: self.provider.submit(request, workdir))
+        finally:
+            if took_trial:
+                self._gated_trial = False
+
+    def _caller_holds_trial(self) -> bool:
+        """Half-open with the slot taken, but not by one of our own submits.
+
+        A caller may still gate itself (``acquire_trial()`` or ``wait_until_allowed()``
+        and then ``submit``); waiting again here would wait for itself forever.
+        """
+        breaker = self.breaker
+        taken = breaker.state is BreakerState.HALF_OPEN and not breaker.allow_new_job()
+        return taken and not self._gated_trial
 
     async def poll(self, provider_job_id: str) -> ProviderStatus:
         return await self._call("poll", lambda: self.provider.poll(provider_job_id))

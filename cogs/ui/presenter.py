@@ -153,8 +153,10 @@ class JobPresenter:
             await self._show_locked(update, shown)
 
     async def _show_locked(self, update: JobUpdate, shown: _Shown) -> None:
-        if shown.delivering or update.state in (JobState.READY, JobState.DELIVERED):
+        if update.state in (JobState.READY, JobState.DELIVERED):
             return  # delivery owns the message from here on
+        if shown.delivering and not update.terminal:
+            return  # …while it runs; a delivery that gave up still needs its failure text
         if update.terminal:
             # A fresh read: the failure text needs the final error and refund.
             job = await self.services.engine.get(update.job_id)

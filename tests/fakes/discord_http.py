@@ -99,6 +99,9 @@ def make_middleware(store: DiscordStore, no_auth_prefixes: tuple[str, ...]) -> M
                 auth = request.headers.get("Authorization", "")
                 if auth != f"Bot {store.token}":
                     raise ApiError(401, 0, "401: Unauthorized")
+            fault = store.rest_faults.take(request.method, path, bool(body.uploads))
+            if fault is not None:
+                raise ApiError(fault.status, fault.code, fault.message)
             response = await handler(request)
         except ApiError as exc:
             response = json_reply(exc.body(), exc.status)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .discord_faults import RestFaults
 from .discord_state import (
     ChannelType,
     FakeAttachment,
@@ -117,6 +118,7 @@ class DiscordStore:
         self.requests: list[RecordedRequest] = []
         self.unknown_routes: list[RecordedRequest] = []
         self.internal_errors: list[str] = []  # tracebacks of requests/frames the fake failed on
+        self.rest_faults = RestFaults()  # injected REST failures (see discord_faults.py)
         self.token_lifetime = 15 * 60.0
         self.callback_deadline: float | None = 3.0
         self.base_url = ""  # http://127.0.0.1:PORT, set once the server listens
