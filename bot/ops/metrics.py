@@ -37,7 +37,7 @@ class Metrics:
         r = self.registry
         self._jobs_total = Counter(
             "foley_jobs_total",
-            "Job state transitions reported by the job engine (each state a job enters, counted once).",
+            "Job state transitions: each state a job enters, counted once.",
             ["kind", "state"],
             registry=r,
         )
