@@ -158,6 +158,16 @@ class FoleyBot(commands.Bot):
         await send_ephemeral(interaction, text)
 
 
+class ShardedFoleyBot(FoleyBot, commands.AutoShardedBot):
+    """FoleyBot running ``SHARD_COUNT`` gateway shards in this one process."""
+
+
+def create_bot(services: Services, *, mode: Literal["run", "sync"] = "run") -> FoleyBot:
+    """One shard by default; ``SHARD_COUNT`` switches to discord.py's AutoShardedBot."""
+    cls = ShardedFoleyBot if services.settings.shard_count else FoleyBot
+    return cls(services, mode=mode)
+
+
 async def send_ephemeral(interaction: discord.Interaction, text: str) -> None:
     """Reply privately whether or not the interaction was already answered."""
     try:

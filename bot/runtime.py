@@ -14,12 +14,16 @@ import contextlib
 import logging
 import signal
 import sys
+from typing import TYPE_CHECKING
 
 import aiohttp
 
 from bot.config import Settings
 from bot.services import Services
 from bot.storage import Database, StorageError
+
+if TYPE_CHECKING:  # discord is imported only where the bot is built
+    from bot.client import FoleyBot
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +33,7 @@ def _fail(message: str) -> None:
 
 
 async def run_bot(settings: Settings) -> int:
-    from bot.client import FoleyBot, LoginRejected, configure_discord_endpoints
+    from bot.client import LoginRejected, configure_discord_endpoints, create_bot
 
     configure_discord_endpoints(settings)
     try:
@@ -40,7 +44,7 @@ async def run_bot(settings: Settings) -> int:
     try:
         async with aiohttp.ClientSession() as session:
             services = Services.build(settings, db, session)
-            bot = FoleyBot(services)
+            bot = create_bot(services)
             return await _serve(bot, settings)
     except LoginRejected as exc:
         _fail(str(exc))
@@ -50,10 +54,7 @@ async def run_bot(settings: Settings) -> int:
         log.info("stopped")
 
 
-async def _serve(bot: object, settings: Settings) -> int:
-    from bot.client import FoleyBot
-
-    assert isinstance(bot, FoleyBot)
+async def _serve(bot: FoleyBot, settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -80,7 +81,7 @@ async def _serve(bot: object, settings: Settings) -> int:
 
 async def sync_commands(settings: Settings) -> int:
     """``python -m bot sync``: log in over REST only, sync, record the hash, exit."""
-    from bot.client import FoleyBot, LoginRejected, configure_discord_endpoints
+    from bot.client import LoginRejected, configure_discord_endpoints, create_bot
 
     configure_discord_endpoints(settings)
     try:
@@ -90,7 +91,7 @@ async def sync_commands(settings: Settings) -> int:
         return 1
     try:
         async with aiohttp.ClientSession() as session:
-            bot = FoleyBot(Services.build(settings, db, session), mode="sync")
+            bot = create_bot(Services.build(settings, db, session), mode="sync")
             async with bot:
                 await bot.login_checked(settings.discord_token or "")
                 count = await bot.sync_global(force=True)

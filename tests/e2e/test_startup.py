@@ -60,3 +60,14 @@ async def test_rejected_token_exits_2_with_one_line(fake_discord: FakeDiscord, t
     assert code == 2
     assert "DISCORD_TOKEN was rejected" in bot.log()
     assert "Traceback" not in bot.log()
+
+
+async def test_shard_count_runs_that_many_gateway_shards(
+    fake_discord: FakeDiscord, tmp_path
+) -> None:
+    env = bot_env(fake_discord.env(), tmp_path / "data", SHARD_COUNT="2")
+    async with running_bot(env, tmp_path / "bot.log") as bot:
+        await bot.wait_for_log("logged in as", timeout=30)
+        identifies = [r.data for r in fake_discord.gateway.received(2)]
+        assert sorted(tuple(i["shard"]) for i in identifies) == [(0, 2), (1, 2)]
+        assert await bot.terminate(timeout=15) == 0
