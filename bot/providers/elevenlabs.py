@@ -154,6 +154,7 @@ class ElevenLabsClient(KeyedClient):
                 raise ProviderError(
                     ErrorKind.GENERATION_FAILED,
                     DISPLAY,
+                    f"{DISPLAY} sent back something that isn't audio. Please try again.",
                     detail=f"reply is not audio: {head[:16]!r}",
                 )
 

@@ -156,13 +156,13 @@ CASES: list[Case] = [
     Case("say", "oversize audio", sim_fault("oversize", size=OVERSIZE), "failed",
          "The generated file is larger than this bot allows.", "refunded"),
     Case("say", "not audio", sim_fault("not_audio"), "failed",
-         "ElevenLabs could not generate this audio. Try a different prompt.", "refunded"),
+         "ElevenLabs sent back something that isn't audio. Please try again.", "refunded"),
     *discord_cases("say"),
     *provider_cases("sfx", SPEECH),
     Case("sfx", "oversize audio", sim_fault("oversize", size=OVERSIZE), "failed",
          "The generated file is larger than this bot allows.", "refunded"),
     Case("sfx", "not audio", sim_fault("not_audio"), "failed",
-         "ElevenLabs could not generate this audio. Try a different prompt.", "refunded"),
+         "ElevenLabs sent back something that isn't audio. Please try again.", "refunded"),
     *discord_cases("sfx"),
 ]  # fmt: skip
 
