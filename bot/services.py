@@ -142,8 +142,9 @@ class Services:
         else:
             previous = self._job_states.get(update.job_id)
             self._job_states[update.job_id] = state
-        if previous != state:
-            self.metrics.job_state(update.kind, state)
+        if previous == state:
+            return  # a republish (poll, queue move): nothing the gauges would show changed
+        self.metrics.job_state(update.kind, state)
         stats = self.engine.stats()
         for service in stats.queued:
             self.metrics.set_queue(service, stats.queued[service], stats.in_flight[service])
