@@ -68,6 +68,7 @@ class Settings:
     # voice (issue 7)
     voice_queue_limit: int = 20
     voice_idle_timeout_s: float = 300.0
+    voice_connect_timeout_s: float = 20.0
     # operations (issue 8)
     health_host: str | None = "127.0.0.1"
     health_port: int | None = 8080
@@ -223,6 +224,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         user_cooldown_s=r.number("USER_COOLDOWN_S", 10.0),
         voice_queue_limit=r.integer("VOICE_QUEUE_LIMIT", 20, lo=1, hi=500),
         voice_idle_timeout_s=r.number("VOICE_IDLE_TIMEOUT_S", 300.0, lo=1.0),
+        voice_connect_timeout_s=r.number("VOICE_CONNECT_TIMEOUT_S", 20.0, lo=1.0),
         health_host=None if health_off else (r.raw("HEALTH_HOST") or "127.0.0.1"),
         health_port=None if health_off else r.integer("HEALTH_PORT", 8080, lo=0, hi=65535),
         provider_breaker_threshold=r.integer("PROVIDER_BREAKER_THRESHOLD", 5, lo=1),

@@ -39,7 +39,6 @@ from cogs.checks import is_moderator
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONNECT_TIMEOUT_S = 20.0
 NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
 QUEUE_LINES = 15
 
@@ -49,10 +48,8 @@ class VoiceCog(commands.Cog):
         self.bot = bot
         self.players: dict[int, GuildPlayer] = {}
         settings = bot.settings
-        # A setting if the lead adds one; tests shorten it (the fake Discord has no voice server).
-        self.connect_timeout_s = float(
-            getattr(settings, "voice_connect_timeout_s", DEFAULT_CONNECT_TIMEOUT_S)
-        )
+        # VOICE_CONNECT_TIMEOUT_S; tests shorten it (the fake Discord has no voice server).
+        self.connect_timeout_s = settings.voice_connect_timeout_s
         # Injection points: tests substitute a fake of discord.py's voice transport.
         self.connector: Connector = self._connect_discord
         self.make_source: SourceFactory = self._ffmpeg_source
