@@ -13,6 +13,8 @@ import logging
 import math
 import re
 import shutil
+import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -303,3 +305,25 @@ async def synthesize(
         raise ValueError(f"unsupported format {fmt!r}")
     await _run(ffmpeg, *args, str(dst))
     return dst
+
+
+def sweep_temp(prefix: str, older_than_s: float = 3600.0) -> int:
+    """Remove our temp files/dirs named ``prefix*`` left behind by a crash; returns a count.
+
+    Synchronous (directory walk): call it with ``asyncio.to_thread`` from the loop.
+    """
+    root = Path(tempfile.gettempdir())
+    cutoff = time.time() - older_than_s
+    removed = 0
+    for entry in root.glob(f"{prefix}*"):
+        try:
+            if entry.stat().st_mtime > cutoff:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink()
+            removed += 1
+        except OSError:
+            continue
+    return removed

@@ -7,6 +7,7 @@ an earlier process keep working.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import tempfile
 from pathlib import Path
@@ -16,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.audio import sweep_temp
 from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.uploads import prepare_upload
@@ -40,6 +42,9 @@ class ResultsCog(commands.Cog):
         self.presenter = JobPresenter(bot)
 
     async def cog_load(self) -> None:
+        # Upload and voice temp files of a process that crashed mid-way.
+        for prefix in ("foley-upload-", "foley-show-", "foley-voice-"):
+            await asyncio.to_thread(sweep_temp, prefix)
         self.presenter.attach()
         self.bot.presenter = self.presenter
         self.bot.add_dynamic_items(JobButton)

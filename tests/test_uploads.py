@@ -37,3 +37,28 @@ async def test_nothing_fits_says_so_and_uploads_nothing(tmp_path: Path) -> None:
     upload = await prepare_upload(FFMPEG, src, 70 * 1024, tmp_path)
     assert upload.path is None
     assert "too large" in (upload.note or "") and "Play" in (upload.note or "")
+
+
+def test_sweep_temp_removes_only_old_leftovers(tmp_path: Path, monkeypatch) -> None:
+    import os
+    import tempfile
+    import time
+
+    from bot.audio import sweep_temp
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old_dir = tmp_path / "foley-upload-old"
+    old_dir.mkdir()
+    (old_dir / "x.ogg").write_bytes(b"x")
+    old_file = tmp_path / "foley-upload-stale.mp3"
+    old_file.write_bytes(b"x")
+    fresh = tmp_path / "foley-upload-fresh"
+    fresh.mkdir()
+    other = tmp_path / "someone-else"
+    other.write_bytes(b"x")
+    past = time.time() - 7200
+    for path in (old_dir, old_file, other):
+        os.utime(path, (past, past))
+    assert sweep_temp("foley-upload-", older_than_s=3600) == 2
+    assert not old_dir.exists() and not old_file.exists()
+    assert fresh.exists() and other.exists()
