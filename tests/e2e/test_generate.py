@@ -212,3 +212,20 @@ async def test_a_provider_without_a_key_is_politely_disabled(
         )
         _, message = await run_to_result(foley, "sfx", prompt="still works", duration=1)
         assert message.attachments
+
+
+async def test_blocklist_and_blocked_members_are_refused_before_any_spend(foley: Foley) -> None:
+    moderation = foley.services.moderation
+    await moderation.add_rule(GUILD_ID, "forbidden", actor_id=None)
+    inter = await foley.invoke("music", MEMBER_ID, prompt="a Forbidden melody")
+    reply = await inter.wait_for_followup(lambda m: m.ephemeral, timeout=10)
+    assert reply.content.startswith("A moderator rule on this server blocked this prompt.")
+    assert "forbidden" not in reply.content.lower()  # never says which rule
+    await moderation.block_member(GUILD_ID, OTHER_MEMBER_ID, actor_id=None, reason="spam")
+    inter = await foley.invoke("sfx", OTHER_MEMBER_ID, prompt="boom")
+    reply = await inter.wait_for_followup(lambda m: m.ephemeral, timeout=10)
+    assert reply.content == "A moderator has paused your access to generation on this server."
+    assert foley.sim.requests_for("aimlapi", "submit") == []
+    assert foley.sim.requests_for("elevenlabs", "sfx") == []
+    for user in (MEMBER_ID, OTHER_MEMBER_ID):
+        assert (await foley.services.ledger.usage(GUILD_ID, user, ())).spent == 0
