@@ -23,6 +23,7 @@ from bot.generation import messages
 from bot.generation.uploads import prepare_upload
 from bot.jobs.models import JobState
 from cogs.checks import is_moderator
+from cogs.generate import missing_permissions
 from cogs.ui.buttons import JobButton, job_view, result_view
 from cogs.ui.presenter import JobPresenter
 from cogs.ui.render import prompt_of, result_embed, safe_prompt, upload_name
@@ -122,6 +123,9 @@ class ResultsCog(commands.Cog):
         job = await self._job(interaction, job_id)
         generate = self.bot.get_cog("GenerateCog")
         problem = self.services.generation.unavailable_reason(job.kind)
+        missing = missing_permissions(interaction)
+        if missing and not problem:
+            problem = f"I can't post results in this channel: I need {', '.join(missing)} here."
         if problem or generate is None:
             raise UserError(problem or "Generation isn't available right now.")
         await interaction.response.edit_message(content="Starting a new job…", view=None)
