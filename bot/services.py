@@ -10,7 +10,6 @@ background monitors; ``stop()`` stops them in reverse order.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,14 @@ from bot.audio import find_ffmpeg, probe
 from bot.config import Settings
 from bot.generation.service import GenerationService
 from bot.jobs.engine import JobEngine
-from bot.jobs.models import DeliveryError, DeliveryResult, EngineOptions, Job, JobUpdate
+from bot.jobs.models import (
+    Deliver,
+    DeliveryError,
+    DeliveryResult,
+    EngineOptions,
+    Job,
+    JobUpdate,
+)
 from bot.ops.looplag import LoopLagMonitor
 from bot.ops.metrics import Metrics
 from bot.providers.breaker import BreakerProvider, CircuitBreaker
@@ -32,7 +38,6 @@ from bot.storage import Database
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[Job], Awaitable[DeliveryResult]]
 
 
 @dataclass

@@ -18,6 +18,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.audio import sweep_temp
+from bot.client import send_ephemeral
 from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.uploads import prepare_upload
@@ -65,13 +66,9 @@ class ResultsCog(commands.Cog):
         try:
             await getattr(self, f"_on_{action}")(interaction, job_id)
         except Exception as exc:
-            text = str(exc) if isinstance(exc, UserError) else describe_error(
-                exc, context=f"button {action}"
-            ).message
-            if interaction.response.is_done():
-                await interaction.followup.send(text, ephemeral=True)
-            else:
-                await interaction.response.send_message(text, ephemeral=True)
+            # Buttons are not app commands: the tree's error handler never sees them.
+            report = describe_error(exc, context=f"button {action}")
+            await send_ephemeral(interaction, report.message)
 
     async def _job(self, interaction: discord.Interaction, job_id: str) -> Any:
         job = await self.services.generation.get(job_id)

@@ -10,7 +10,6 @@ a crash between the two).
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,7 @@ from bot.jobs.engine import JobEngine, JobRejected
 from bot.jobs.ids import new_job_id
 from bot.jobs.models import Job, JobSpec, JobState
 from bot.providers.base import GenerationRequest, JobKind
-from bot.providers.breaker import BreakerState, CircuitBreaker
+from bot.providers.breaker import CircuitBreaker
 from bot.providers.errors import ProviderError
 from bot.quotas import Ledger, Moderation, Pricing, Reservation, ReserveRequest
 
@@ -192,10 +191,6 @@ class GenerationService:
             raise
         return Started(job, estimate, reservation)
 
-    def breaker_open(self, service: str) -> bool:
-        breaker = self.breakers.get(service)
-        return breaker is not None and breaker.state is BreakerState.OPEN
-
     # -- job lookups (also the JobLookup used by voice playback) -------------------
     async def get(self, job_id: str) -> Job | None:
         return await self.engine.get(job_id.strip().lower())
@@ -208,7 +203,3 @@ class GenerationService:
             if job.state in PLAYABLE:
                 return job
         return None
-
-    @staticmethod
-    def now() -> float:
-        return time.time()

@@ -17,11 +17,3 @@ async def set_meta(db: Database, key: str, value: str) -> None:
         "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         (key, value),
     )
-
-
-async def touch_guild(db: Database, guild_id: int, name: str | None) -> None:
-    await db.execute(
-        "INSERT INTO guilds (guild_id, name) VALUES (?, ?) "
-        "ON CONFLICT(guild_id) DO UPDATE SET name = excluded.name",
-        (guild_id, name),
-    )

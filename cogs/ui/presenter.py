@@ -116,6 +116,9 @@ class JobPresenter:
 
     # -- progress -------------------------------------------------------------------
     def on_update(self, update: JobUpdate) -> None:
+        if update.terminal:
+            # Nothing is shown or delivered for this job any more after this update.
+            self.roles.pop(update.job_id, None)
         if update.state is JobState.DELIVERED:
             self._shown.pop(update.job_id, None)
             self._locks.pop(update.job_id, None)
