@@ -30,20 +30,31 @@ PROVIDER_PREFIXES = ("DISCORD_", "AIMLAPI_", "ELEVENLABS_", "DEV_GUILD")
 class Child:
     """A subprocess whose stderr (and optionally stdout) goes to a log file."""
 
-    def __init__(self, name: str, proc: asyncio.subprocess.Process, log_path: Path,
-                 handle: IO[bytes]) -> None:
+    def __init__(
+        self, name: str, proc: asyncio.subprocess.Process, log_path: Path, handle: IO[bytes]
+    ) -> None:
         self.name = name
         self.proc = proc
         self.log_path = log_path
         self._handle = handle
 
     @classmethod
-    async def start(cls, name: str, argv: Sequence[str], env: Mapping[str, str],
-                    log_path: Path, *, pipe_stdout: bool = False) -> Child:
+    async def start(
+        cls,
+        name: str,
+        argv: Sequence[str],
+        env: Mapping[str, str],
+        log_path: Path,
+        *,
+        pipe_stdout: bool = False,
+    ) -> Child:
         handle = log_path.open("wb")
         proc = await asyncio.create_subprocess_exec(
-            *argv, cwd=str(ROOT), env=dict(env),
-            stdout=asyncio.subprocess.PIPE if pipe_stdout else handle, stderr=handle,
+            *argv,
+            cwd=str(ROOT),
+            env=dict(env),
+            stdout=asyncio.subprocess.PIPE if pipe_stdout else handle,
+            stderr=handle,
             stdin=asyncio.subprocess.DEVNULL,
         )
         return cls(name, proc, log_path, handle)
@@ -119,8 +130,20 @@ def bot_argv(profile_to: Path | None = None) -> list[str]:
 
 
 def simulator_argv(cache_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "bot.simulator", "--host", "127.0.0.1", "--port", "0",
-            "--fast", "--cache-dir", str(cache_dir), "--log-level", "WARNING"]
+    return [
+        sys.executable,
+        "-m",
+        "bot.simulator",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--fast",
+        "--cache-dir",
+        str(cache_dir),
+        "--log-level",
+        "WARNING",
+    ]
 
 
 # -- statistics --------------------------------------------------------------------------------
@@ -145,8 +168,13 @@ class Summary:
 
     @classmethod
     def of(cls, seconds: Sequence[float]) -> Summary:
-        return cls(len(seconds), quantile(seconds, 0.50), quantile(seconds, 0.95),
-                   quantile(seconds, 0.99), max(seconds) if seconds else math.nan)
+        return cls(
+            len(seconds),
+            quantile(seconds, 0.50),
+            quantile(seconds, 0.95),
+            quantile(seconds, 0.99),
+            max(seconds) if seconds else math.nan,
+        )
 
 
 def ms(seconds: float) -> str:
@@ -196,7 +224,7 @@ def job_states(db_path: Path, tokens: Sequence[str]) -> dict[str, str]:
         found: dict[str, str] = {}
         wanted = list(tokens)
         for i in range(0, len(wanted), 500):
-            chunk = wanted[i:i + 500]
+            chunk = wanted[i : i + 500]
             marks = ",".join("?" * len(chunk))
             rows = con.execute(
                 f"SELECT interaction_token, state FROM jobs WHERE interaction_token IN ({marks})",

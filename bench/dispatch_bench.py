@@ -130,15 +130,19 @@ class Scenario:
         self.round_max += other.round_max
 
     def latencies(self, command: str | None = None) -> list[float]:
-        return [o.latency for o in self.outcomes
-                if o.latency is not None and (command is None or o.command == command)]
+        return [
+            o.latency
+            for o in self.outcomes
+            if o.latency is not None and (command is None or o.command == command)
+        ]
 
     def summary(self, command: str | None = None) -> Summary:
         return Summary.of(self.latencies(command))
 
     def in_time(self, command: str | None = None) -> int:
-        return sum(1 for o in self.outcomes
-                   if o.accepted and (command is None or o.command == command))
+        return sum(
+            1 for o in self.outcomes if o.accepted and (command is None or o.command == command)
+        )
 
     def count(self, command: str | None = None) -> int:
         return sum(1 for o in self.outcomes if command is None or o.command == command)
@@ -180,14 +184,16 @@ def bot_environment(fake: FakeDiscord, sim_url: str, data_dir: Path) -> dict[str
 async def start_simulator(workdir: Path) -> tuple[Child, str]:
     cache = workdir / "sim-audio"
     cache.mkdir()
-    sim = await Child.start("simulator", simulator_argv(cache), child_env(),
-                            workdir / "simulator.log", pipe_stdout=True)
+    sim = await Child.start(
+        "simulator", simulator_argv(cache), child_env(), workdir / "simulator.log", pipe_stdout=True
+    )
     line = await sim.read_stdout_line("AIMLAPI_BASE_URL=", timeout=30)
     url = line.split("=", 1)[1].rstrip("/")
     # Plenty of ElevenLabs characters: the account's quota must not fail jobs mid-run.
-    async with aiohttp.ClientSession() as http, http.patch(
-        f"{url}/_sim/account", json={"character_limit": 10**9}
-    ) as resp:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.patch(f"{url}/_sim/account", json={"character_limit": 10**9}) as resp,
+    ):
         resp.raise_for_status()
     return sim, url
 
@@ -208,8 +214,9 @@ class Driver:
         return user
 
     async def invoke(self, command: str) -> FakeInteraction:
-        return await self.fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, self.member(), command,
-                                              OPTIONS[command])
+        return await self.fake.invoke_command(
+            GUILD_ID, TEXT_CHANNEL_ID, self.member(), command, OPTIONS[command]
+        )
 
     async def burst(self, scenario: Scenario, names: Sequence[str]) -> None:
         scenario.started = time.monotonic()
@@ -259,11 +266,11 @@ class Driver:
         for name, inter in scenario.sent:
             sent_at = inter.dispatched_at or inter.created_at
             if inter.callback is not None:
-                scenario.outcomes.append(Outcome(name, inter.callback.latency, True,
-                                                 inter.callback.type))
+                scenario.outcomes.append(
+                    Outcome(name, inter.callback.latency, True, inter.callback.type)
+                )
             elif str(inter.id) in posts:  # refused by the fake: arrived after the deadline
-                scenario.outcomes.append(Outcome(name, posts[str(inter.id)] - sent_at, False,
-                                                 None))
+                scenario.outcomes.append(Outcome(name, posts[str(inter.id)] - sent_at, False, None))
             else:
                 scenario.outcomes.append(Outcome(name, None, False, None))
 
@@ -310,18 +317,21 @@ async def warm_up(driver: Driver, burst: int, timeout: float) -> None:
         inters.append(await driver.invoke(name))
         await asyncio.sleep(0.05)
     await driver.fake.wait_for(lambda: all(i.callback for i in inters), timeout, "warm-up")
-    outcome = await driver.drain([i for i in inters if i.callback and i.callback.type == 5],
-                                 timeout)
+    outcome = await driver.drain(
+        [i for i in inters if i.callback and i.callback.type == 5], timeout
+    )
     bad = {k: v for k, v in outcome.items() if k != "job delivered"}
     if bad:
         raise RuntimeError(f"warm-up jobs did not all deliver: {dict(outcome)}")
     inters = list(await asyncio.gather(*(driver.invoke("about") for _ in range(burst))))
-    await driver.fake.wait_for(lambda: all(i.callback for i in inters), timeout,
-                               "the warm-up burst")
+    await driver.fake.wait_for(
+        lambda: all(i.callback for i in inters), timeout, "the warm-up burst"
+    )
 
 
-async def run_scenario(driver: Driver, probe: LagProbe, scenario: Scenario,
-                       names: Sequence[str], rate: float | None) -> None:
+async def run_scenario(
+    driver: Driver, probe: LagProbe, scenario: Scenario, names: Sequence[str], rate: float | None
+) -> None:
     first_request = len(driver.fake.requests)
     # The fake keeps every request, frame and message: a full collection of this process
     # takes ~0.1 s by the sustained phase and would stall the fake's callback handler
@@ -343,8 +353,11 @@ async def run_scenario(driver: Driver, probe: LagProbe, scenario: Scenario,
 async def run(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="foley-dispatch-bench-"))
     fake = build_fake(args.members)
-    info: dict[str, Any] = {"workdir": str(workdir), "cpus": os.cpu_count(),
-                            "load_before": os.getloadavg()}
+    info: dict[str, Any] = {
+        "workdir": str(workdir),
+        "cpus": os.cpu_count(),
+        "load_before": os.getloadavg(),
+    }
     sim: Child | None = None
     bot: Child | None = None
     probe = LagProbe()
@@ -366,11 +379,14 @@ async def run(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]
         burst_gen = [gen_mix(i) for i in range(args.burst)]
         plan: list[tuple[str, str, str, list[str], float | None]] = []
         for _ in range(args.burst_rounds):
-            plan += [("burst /about", "burst", "about", ["about"] * args.burst, None),
-                     ("burst gen", "burst", "gen", burst_gen, None)]
-        plan += [(f"{args.rate:g}/s /about", "rate", "about", ["about"] * n_rate, args.rate),
-                 (f"{args.rate:g}/s gen", "rate", "gen", [gen_mix(i) for i in range(n_rate)],
-                  args.rate)]
+            plan += [
+                ("burst /about", "burst", "about", ["about"] * args.burst, None),
+                ("burst gen", "burst", "gen", burst_gen, None),
+            ]
+        plan += [
+            (f"{args.rate:g}/s /about", "rate", "about", ["about"] * n_rate, args.rate),
+            (f"{args.rate:g}/s gen", "rate", "gen", [gen_mix(i) for i in range(n_rate)], args.rate),
+        ]
         pooled: dict[str, Scenario] = {}
         drains: list[dict[str, Any]] = []
         for name, kind, commands, names, rate in plan:
@@ -386,8 +402,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]
             if commands == "gen":
                 started = time.monotonic()
                 outcome = await driver.drain([i for _, i in scenario.sent], args.drain_timeout)
-                drains.append({"after": name, **outcome,
-                               "drain_s": round(time.monotonic() - started, 1)})
+                drains.append(
+                    {"after": name, **outcome, "drain_s": round(time.monotonic() - started, 1)}
+                )
             await asyncio.sleep(args.pause)
         info["jobs"] = drains
     except BaseException:
@@ -408,8 +425,9 @@ async def run(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]
         if sim is not None:
             info["simulator_exit"] = await sim.stop(grace=5)
         info["fake_internal_errors"] = len(fake.internal_errors)
-        routes = Counter(f"{r.method} {(r.route or r.path).removeprefix('/api/v10')}"
-                         for r in fake.requests)
+        routes = Counter(
+            f"{r.method} {(r.route or r.path).removeprefix('/api/v10')}" for r in fake.requests
+        )
         info["fake_requests"] = dict(routes.most_common(8))
         await fake.stop()
         if args.keep_logs:
@@ -424,8 +442,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Scenario], dict[str, Any]]
 
 def table(scenarios: Sequence[Scenario], by_command: bool) -> list[str]:
     baselines = {s.kind: s.summary().p99 for s in scenarios if s.commands == "about"}
-    header = ("| scenario | count | p50 ms | p95 ms | p99 ms | max ms | ≤ 3 s | "
-              "p99 / baseline p99 |")
+    header = "| scenario | count | p50 ms | p95 ms | p99 ms | max ms | ≤ 3 s | p99 / baseline p99 |"
     lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for s in scenarios:
         rows: list[tuple[str, str | None]] = [(s.name, None)]
@@ -434,14 +451,19 @@ def table(scenarios: Sequence[Scenario], by_command: bool) -> list[str]:
         for label, command in rows:
             sm = s.summary(command)
             base = baselines.get(s.kind, math.nan)
-            ratio = ("-" if s.commands == "about" or not base > 0 or math.isnan(sm.p99)
-                     else f"{sm.p99 / base:.1f}×")
+            ratio = (
+                "-"
+                if s.commands == "about" or not base > 0 or math.isnan(sm.p99)
+                else f"{sm.p99 / base:.1f}×"
+            )
             missing = s.count(command) - sm.count
             rounds = len(s.round_max)
             count = f"{s.count(command)}" + (f" ({rounds} bursts)" if rounds > 1 else "")
             count += f" ({missing} unanswered)" if missing else ""
-            lines.append(f"| {label} | {count} | {ms(sm.p50)} | {ms(sm.p95)} | {ms(sm.p99)} | "
-                         f"{ms(sm.max)} | {s.in_time(command)}/{s.count(command)} | {ratio} |")
+            lines.append(
+                f"| {label} | {count} | {ms(sm.p50)} | {ms(sm.p95)} | {ms(sm.p99)} | "
+                f"{ms(sm.max)} | {s.in_time(command)}/{s.count(command)} | {ratio} |"
+            )
     return lines
 
 
@@ -449,29 +471,37 @@ def report(scenarios: Sequence[Scenario], info: dict[str, Any], args: argparse.N
     print()
     print("\n".join(table(scenarios, by_command=True)))
     print()
-    print("Event-loop lag of the bench process (fake Discord), p99 / max ms; "
-          "sustained dispatch lateness max ms:")
+    print(
+        "Event-loop lag of the bench process (fake Discord), p99 / max ms; "
+        "sustained dispatch lateness max ms:"
+    )
     for s in scenarios:
         lag = Summary.of(s.loop_lag)
         late = f", dispatch late max {ms(max(s.dispatch_late))}" if s.dispatch_late else ""
         if len(s.round_max) > 1:
             late += ", max per burst " + " / ".join(ms(m) for m in s.round_max)
         types = Counter(o.callback_type for o in s.outcomes)
-        print(f"  {s.name}: lag {ms(lag.p99)} / {ms(lag.max)}{late}; callback types "
-              f"{dict(sorted(types.items(), key=str))}")
+        print(
+            f"  {s.name}: lag {ms(lag.p99)} / {ms(lag.max)}{late}; callback types "
+            f"{dict(sorted(types.items(), key=str))}"
+        )
     print("Jobs after each generation scenario:")
     for drain in info.get("jobs", []):
         print("  " + json.dumps(drain))
     print("Requests the bot made to the fake (whole run, top 8):")
     for route, n in info.get("fake_requests", {}).items():
         print(f"  {n:6d}  {route}")
-    print(f"{info.get('cpus')} CPUs; load average before {info.get('load_before')}, "
-          f"after {os.getloadavg()} (anything else running skews these numbers)")
-    print(f"bot exit {info.get('bot_exit')}, tracebacks in bot log: "
-          f"{info.get('bot_log_tracebacks')}, warnings: {info.get('bot_log_warnings')} "
-          f"(+{info.get('bot_log_heartbeat_artefacts')} heartbeat artefacts); "
-          f"simulator exit {info.get('simulator_exit')}; "
-          f"fake internal errors: {info.get('fake_internal_errors')}")
+    print(
+        f"{info.get('cpus')} CPUs; load average before {info.get('load_before')}, "
+        f"after {os.getloadavg()} (anything else running skews these numbers)"
+    )
+    print(
+        f"bot exit {info.get('bot_exit')}, tracebacks in bot log: "
+        f"{info.get('bot_log_tracebacks')}, warnings: {info.get('bot_log_warnings')} "
+        f"(+{info.get('bot_log_heartbeat_artefacts')} heartbeat artefacts); "
+        f"simulator exit {info.get('simulator_exit')}; "
+        f"fake internal errors: {info.get('fake_internal_errors')}"
+    )
 
     ok = True
     for s in scenarios:
@@ -480,51 +510,81 @@ def report(scenarios: Sequence[Scenario], info: dict[str, Any], args: argparse.N
             print(f"MISS: {s.name}: {s.count() - s.in_time()} not answered within 3 s")
         if s.kind == "rate" and not s.summary().p99 <= SUSTAINED_P99_TARGET_S:
             ok = False
-            print(f"MISS: {s.name}: p99 {ms(s.summary().p99)} ms > "
-                  f"{SUSTAINED_P99_TARGET_S * 1000:.0f} ms")
+            print(
+                f"MISS: {s.name}: p99 {ms(s.summary().p99)} ms > "
+                f"{SUSTAINED_P99_TARGET_S * 1000:.0f} ms"
+            )
     print("targets: " + ("met" if ok else "missed"))
     if args.json:
         data = {
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
             "info": info,
-            "scenarios": [{"name": s.name, "summary": asdict(s.summary()),
-                           "in_time": s.in_time(),
-                           "latencies_s": [o.latency for o in s.outcomes],
-                           "commands": [o.command for o in s.outcomes]} for s in scenarios],
+            "scenarios": [
+                {
+                    "name": s.name,
+                    "summary": asdict(s.summary()),
+                    "in_time": s.in_time(),
+                    "latencies_s": [o.latency for o in s.outcomes],
+                    "commands": [o.command for o in s.outcomes],
+                }
+                for s in scenarios
+            ],
         }
         Path(args.json).write_text(json.dumps(data, indent=1))
     return ok
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python bench/dispatch_bench.py",
-                                description=__doc__.split("\n\n")[0] if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="python bench/dispatch_bench.py",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
     p.add_argument("--burst", type=int, default=200, help="commands per burst (default 200)")
     p.add_argument("--rate", type=float, default=20.0, help="sustained commands/s (default 20)")
-    p.add_argument("--duration", type=float, default=30.0,
-                   help="sustained phase length in seconds (default 30)")
-    p.add_argument("--burst-rounds", type=int, default=2,
-                   help="burst pairs (/about, then gen) to run and pool (default 2)")
+    p.add_argument(
+        "--duration",
+        type=float,
+        default=30.0,
+        help="sustained phase length in seconds (default 30)",
+    )
+    p.add_argument(
+        "--burst-rounds",
+        type=int,
+        default=2,
+        help="burst pairs (/about, then gen) to run and pool (default 2)",
+    )
     p.add_argument("--members", type=int, default=200, help="extra guild members (default 200)")
-    p.add_argument("--drain-timeout", type=float, default=30.0,
-                   help="max seconds to wait for a scenario's jobs to finish (default 30)")
+    p.add_argument(
+        "--drain-timeout",
+        type=float,
+        default=30.0,
+        help="max seconds to wait for a scenario's jobs to finish (default 30)",
+    )
     p.add_argument("--pause", type=float, default=1.0, help="idle seconds between scenarios")
-    p.add_argument("--quick", action="store_true",
-                   help="smoke run: one 50-command burst pair, 5 s sustained, 20 s drains")
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: one 50-command burst pair, 5 s sustained, 20 s drains",
+    )
     p.add_argument("--check", action="store_true", help="exit 1 if a target is missed")
     p.add_argument("--json", type=Path, help="also write raw results to this file")
     p.add_argument("--keep-logs", action="store_true", help="keep bot/simulator logs and data")
-    p.add_argument("--profile-bot", type=Path, metavar="FILE",
-                   help="run the bot under cProfile, writing stats to FILE (skews latency)")
+    p.add_argument(
+        "--profile-bot",
+        type=Path,
+        metavar="FILE",
+        help="run the bot under cProfile, writing stats to FILE (skews latency)",
+    )
     args = p.parse_args(argv)
     if args.quick:
         args.burst, args.burst_rounds, args.duration, args.drain_timeout = 50, 1, 5.0, 20.0
-    if min(args.burst, args.burst_rounds, args.members) < 1 or min(args.rate,
-                                                                   args.duration) <= 0:
+    if min(args.burst, args.burst_rounds, args.members) < 1 or min(args.rate, args.duration) <= 0:
         p.error("--burst, --burst-rounds, --rate, --duration and --members must be positive")
     if args.rate * args.duration > 5000 or args.burst > 2000 or args.burst_rounds > 10:
-        p.error("bounded on purpose: at most 2,000 per burst, 10 bursts of each kind and "
-                "5,000 sustained commands")
+        p.error(
+            "bounded on purpose: at most 2,000 per burst, 10 bursts of each kind and "
+            "5,000 sustained commands"
+        )
     return args
 
 

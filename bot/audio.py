@@ -94,7 +94,10 @@ async def _run(
     """Run ffmpeg; return (returncode, stdout, stderr). Raises AudioError on failure."""
     try:
         proc = await asyncio.create_subprocess_exec(
-            ffmpeg, "-hide_banner", "-nostdin", *args,
+            ffmpeg,
+            "-hide_banner",
+            "-nostdin",
+            *args,
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -170,8 +173,18 @@ async def transcode(
     common = ["-y", "-i", str(src), "-vn", "-map_metadata", "-1"]
     if codec == "opus":
         # Constrained VBR keeps the average at the target, which is what the size math needs.
-        enc = ["-c:a", "libopus", "-b:a", f"{bitrate_kbps}k", "-vbr", "constrained",
-               "-ar", "48000", "-f", "ogg"]
+        enc = [
+            "-c:a",
+            "libopus",
+            "-b:a",
+            f"{bitrate_kbps}k",
+            "-vbr",
+            "constrained",
+            "-ar",
+            "48000",
+            "-f",
+            "ogg",
+        ]
     elif codec == "mp3":
         enc = ["-c:a", "libmp3lame", "-b:a", f"{bitrate_kbps}k", "-f", "mp3"]
     else:
@@ -238,9 +251,7 @@ async def fit_to_limit(
                 return FitResult(dst, True, codec, attempt_kbps)
             log.info("%s at %sk is %d bytes > %d; retrying", codec, attempt_kbps, size, limit_bytes)
             await asyncio.to_thread(dst.unlink, True)
-    raise AudioTooLarge(
-        f"{src.name}: {info.duration_s:.1f}s cannot fit in {limit_bytes} bytes"
-    )
+    raise AudioTooLarge(f"{src.name}: {info.duration_s:.1f}s cannot fit in {limit_bytes} bytes")
 
 
 def sniff_audio(head: bytes) -> str | None:
@@ -288,8 +299,21 @@ async def synthesize(
     # libopus only encodes at 8/12/16/24/48 kHz, so Opus output is always resampled to 48k.
     out_rate = 48000 if fmt == "opus" else sample_rate
     # bitexact: no encoder tags, so WAV headers are the classic 44 bytes and runs repeatable.
-    args = ["-y", "-f", "lavfi", "-i", source, "-ac", str(channels), "-ar", str(out_rate),
-            "-fflags", "+bitexact", "-flags:a", "+bitexact"]
+    args = [
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-ac",
+        str(channels),
+        "-ar",
+        str(out_rate),
+        "-fflags",
+        "+bitexact",
+        "-flags:a",
+        "+bitexact",
+    ]
     if fmt == "wav":
         args += ["-c:a", "pcm_s16le", "-f", "wav"]
     elif fmt == "mp3":
@@ -299,8 +323,12 @@ async def synthesize(
     elif fmt == "pcm":
         args += ["-c:a", "pcm_s16le", "-f", "s16le"]
     elif fmt in ("ulaw", "alaw"):
-        args += ["-c:a", f"pcm_{'mulaw' if fmt == 'ulaw' else 'alaw'}",
-                 "-f", "mulaw" if fmt == "ulaw" else "alaw"]
+        args += [
+            "-c:a",
+            f"pcm_{'mulaw' if fmt == 'ulaw' else 'alaw'}",
+            "-f",
+            "mulaw" if fmt == "ulaw" else "alaw",
+        ]
     else:
         raise ValueError(f"unsupported format {fmt!r}")
     await _run(ffmpeg, *args, str(dst))

@@ -52,7 +52,8 @@ async def _ffmpeg(settings: Settings) -> CheckLine:
     path = find_ffmpeg(settings.ffmpeg_path)
     if path is None:
         return CheckLine(
-            "WARN", "ffmpeg",
+            "WARN",
+            "ffmpeg",
             "not found: large files can't be compressed and voice playback is off "
             "(install ffmpeg or set FFMPEG_PATH)",
         )
@@ -71,7 +72,8 @@ def _voice() -> CheckLine:
             versions.append(f"{dist} {importlib.metadata.version(dist)}")
         except (ImportError, importlib.metadata.PackageNotFoundError):
             return CheckLine(
-                "WARN", "voice",
+                "WARN",
+                "voice",
                 f"{dist} is missing: voice playback is off (pip install 'discord.py[voice]')",
             )
     return CheckLine("OK", "voice", ", ".join(versions) + " (DAVE ready)")

@@ -24,7 +24,12 @@ from bot.storage.meta import get_meta, set_meta
 log = logging.getLogger(__name__)
 
 EXTENSIONS = (
-    "cogs.info", "cogs.generate", "cogs.results", "cogs.voice", "cogs.quota", "cogs.status"
+    "cogs.info",
+    "cogs.generate",
+    "cogs.results",
+    "cogs.voice",
+    "cogs.quota",
+    "cogs.status",
 )
 GLOBAL_HASH_KEY = "global_commands_hash"
 
@@ -88,7 +93,9 @@ class FoleyBot(commands.Bot):
     async def on_ready(self) -> None:
         log.info(
             "logged in as %s (%s) in %d guild(s)",
-            self.user, getattr(self.user, "id", "?"), len(self.guilds),
+            self.user,
+            getattr(self.user, "id", "?"),
+            len(self.guilds),
         )
 
     async def start_checked(self, token: str) -> None:

@@ -83,11 +83,7 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs or user-facing text."""
-        return [
-            s
-            for s in (self.discord_token, self.aimlapi_api_key, self.elevenlabs_api_key)
-            if s
-        ]
+        return [s for s in (self.discord_token, self.aimlapi_api_key, self.elevenlabs_api_key) if s]
 
 
 class _Reader:

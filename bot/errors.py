@@ -37,8 +37,9 @@ def describe_error(exc: BaseException, *, context: str = "") -> ErrorReport:
     if isinstance(user_message, str):
         return ErrorReport(user_message)
     reference = new_reference()
-    log.error("[%s] unexpected error%s", reference, f" in {context}" if context else "",
-              exc_info=exc)
+    log.error(
+        "[%s] unexpected error%s", reference, f" in {context}" if context else "", exc_info=exc
+    )
     return ErrorReport(
         f"Something went wrong on our side (reference `{reference}`). "
         "Please try again; if it keeps happening, give the reference to a moderator.",

@@ -39,7 +39,6 @@ from bot.storage import Database
 log = logging.getLogger(__name__)
 
 
-
 @dataclass
 class Services:
     settings: Settings

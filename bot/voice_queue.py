@@ -90,8 +90,7 @@ class QueueItem:
 class QueueFull(UserError):
     def __init__(self, limit: int) -> None:
         super().__init__(
-            f"The voice queue here is full ({limit} items). "
-            "Try again once a few have played."
+            f"The voice queue here is full ({limit} items). Try again once a few have played."
         )
 
 

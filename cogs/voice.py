@@ -81,8 +81,10 @@ class VoiceCog(commands.Cog):
         if result.position == 0:
             return f"▶ Playing **{item.title}** in {where}."
         if result.elsewhere:
-            return (f"I'm already playing in {where}, so I queued **{item.title}** there "
-                    f"(position {result.position}). Join {where} to hear it.")
+            return (
+                f"I'm already playing in {where}, so I queued **{item.title}** there "
+                f"(position {result.position}). Join {where} to hear it."
+            )
         return f"Queued **{item.title}** in {where} (position {result.position})."
 
     def player_for(self, guild_id: int) -> GuildPlayer:
@@ -230,11 +232,14 @@ class VoiceCog(commands.Cog):
 
     def _check_can_join(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
         perms = channel.permissions_for(channel.guild.me)
-        missing = [name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak))
-                   if not ok]
+        missing = [
+            name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak)) if not ok
+        ]
         if missing:
-            raise UserError(f"I need the {' and '.join(missing)} permission in "
-                            f"{channel.mention} to play there; ask a server admin.")
+            raise UserError(
+                f"I need the {' and '.join(missing)} permission in "
+                f"{channel.mention} to play there; ask a server admin."
+            )
 
     async def _item_for(self, job: JobLike, requester_id: int) -> QueueItem:
         title = escape_markdown(job_title(job))
@@ -243,8 +248,10 @@ class VoiceCog(commands.Cog):
         if path is None or not await asyncio.to_thread(path.is_file):
             url = await self._attachment_url(job)
             if url is None:
-                raise UserError(f"The audio for **{title}** is no longer stored and was never "
-                                "posted, so there is nothing to play.")
+                raise UserError(
+                    f"The audio for **{title}** is no longer stored and was never "
+                    "posted, so there is nothing to play."
+                )
         return QueueItem(str(job.id), title, requester_id, path, url)
 
     async def _attachment_url(self, job: JobLike) -> str | None:
@@ -294,10 +301,15 @@ class VoiceCog(commands.Cog):
                 raise
             failure = describe_voice_failure(dave_missing=True)
         except discord.ClientException as exc:
-            failure = VoiceFailure(f"voice client error: {exc}",
-                                   "I couldn't join the voice channel; please try again.")
-        log.warning("guild %s: cannot join voice channel %s: %s",
-                    channel.guild.id, channel.id, failure.log_hint)
+            failure = VoiceFailure(
+                f"voice client error: {exc}", "I couldn't join the voice channel; please try again."
+            )
+        log.warning(
+            "guild %s: cannot join voice channel %s: %s",
+            channel.guild.id,
+            channel.id,
+            failure.log_hint,
+        )
         raise VoiceConnectError(failure)
 
     async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
@@ -311,8 +323,9 @@ class VoiceCog(commands.Cog):
         return await asyncio.to_thread(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
 
     async def _fetch_attachment(self, url: str) -> Path:
-        return await fetch_to_temp(self.bot.services.session, url,
-                                   max_bytes=self.bot.settings.max_download_bytes)
+        return await fetch_to_temp(
+            self.bot.services.session, url, max_bytes=self.bot.settings.max_download_bytes
+        )
 
 
 async def setup(bot: FoleyBot) -> None:

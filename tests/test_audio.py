@@ -59,11 +59,17 @@ async def test_ffmpeg_version() -> None:
 
 
 @needs_ffmpeg
-@pytest.mark.parametrize(("name", "codec", "fmt"), [
-    ("wav", "pcm_s16le", "wav"), ("mp3", "mp3", "mp3"), ("opus", "opus", "ogg"),
-])
-async def test_probe_synthesized_clips(clips: dict[str, Path], name: str, codec: str,
-                                       fmt: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "codec", "fmt"),
+    [
+        ("wav", "pcm_s16le", "wav"),
+        ("mp3", "mp3", "mp3"),
+        ("opus", "opus", "ogg"),
+    ],
+)
+async def test_probe_synthesized_clips(
+    clips: dict[str, Path], name: str, codec: str, fmt: str
+) -> None:
     assert FFMPEG is not None
     info = await audio.probe(FFMPEG, clips[name])
     assert info.duration_s == pytest.approx(5.0, abs=0.1)
@@ -90,31 +96,37 @@ def test_sniff_synthesized_clips(clips: dict[str, Path]) -> None:
     assert audio.sniff_audio(heads["opus"]) == "ogg"
 
 
-@pytest.mark.parametrize(("head", "expected"), [
-    (b"RIFF\x24\x00\x00\x00WAVEfmt ", "wav"),
-    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "mp3"),
-    (b"\xff\xfb\x90\x64\x00\x00", "mp3"),  # bare MPEG-1 layer III frame
-    (b"OggS\x00\x02", "ogg"),
-    (b"fLaC\x00\x00\x00\x22", "flac"),
-    (b"\x00\x00\x00\x20ftypM4A \x00\x00", "m4a"),
-    (b"\xff\xf1\x50\x80\x02\x1f", "aac"),  # ADTS
-    (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "webm"),
-    (b"<!DOCTYPE html><html>", None),
-    (b'{"error": "x"}', None),
-    (b"\xff\xff\xec\xec\xe1\xe1", None),  # raw u-law that happens to start 0xFFE
-    (b"", None),
-    (b"RIFF\x24\x00\x00\x00AVI ", None),
-])
+@pytest.mark.parametrize(
+    ("head", "expected"),
+    [
+        (b"RIFF\x24\x00\x00\x00WAVEfmt ", "wav"),
+        (b"ID3\x04\x00\x00\x00\x00\x00\x00", "mp3"),
+        (b"\xff\xfb\x90\x64\x00\x00", "mp3"),  # bare MPEG-1 layer III frame
+        (b"OggS\x00\x02", "ogg"),
+        (b"fLaC\x00\x00\x00\x22", "flac"),
+        (b"\x00\x00\x00\x20ftypM4A \x00\x00", "m4a"),
+        (b"\xff\xf1\x50\x80\x02\x1f", "aac"),  # ADTS
+        (b"\x1a\x45\xdf\xa3\x9f\x42\x86\x81", "webm"),
+        (b"<!DOCTYPE html><html>", None),
+        (b'{"error": "x"}', None),
+        (b"\xff\xff\xec\xec\xe1\xe1", None),  # raw u-law that happens to start 0xFFE
+        (b"", None),
+        (b"RIFF\x24\x00\x00\x00AVI ", None),
+    ],
+)
 def test_sniff_magic_bytes(head: bytes, expected: str | None) -> None:
     assert audio.sniff_audio(head) == expected
 
 
-@pytest.mark.parametrize(("duration", "limit", "expected"), [
-    (47.0, MIB, 173),          # 1 MiB * 8 * 0.97 / 47 s = 173.1 kbps
-    (10.0, 100 * MIB, 320),    # capped at the maximum
-    (3600.0, 1000, None),      # far below any codec's minimum
-    (0.0, MIB, None),
-])
+@pytest.mark.parametrize(
+    ("duration", "limit", "expected"),
+    [
+        (47.0, MIB, 173),  # 1 MiB * 8 * 0.97 / 47 s = 173.1 kbps
+        (10.0, 100 * MIB, 320),  # capped at the maximum
+        (3600.0, 1000, None),  # far below any codec's minimum
+        (0.0, MIB, None),
+    ],
+)
 def test_bitrate_to_fit(duration: float, limit: int, expected: int | None) -> None:
     assert audio.bitrate_to_fit(duration, limit) == expected
 
@@ -170,8 +182,20 @@ async def test_probe_decodes_when_container_has_no_duration(tmp_path: Path) -> N
     assert FFMPEG is not None
     # WebM written to a pipe has no duration in its header ("Duration: N/A").
     proc = await asyncio.create_subprocess_exec(
-        FFMPEG, "-nostdin", "-f", "lavfi", "-i", "sine=duration=3", "-c:a", "libopus",
-        "-f", "webm", "-", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+        FFMPEG,
+        "-nostdin",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=duration=3",
+        "-c:a",
+        "libopus",
+        "-f",
+        "webm",
+        "-",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     data, _ = await proc.communicate()
     path = tmp_path / "piped.webm"
     path.write_bytes(data)

@@ -9,8 +9,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DISCORD_", "AIMLAPI_",
-                                                                   "ELEVENLABS_"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DISCORD_", "AIMLAPI_", "ELEVENLABS_"))
+    }
     env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
@@ -18,8 +21,12 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run(args: list[str], cwd: Path, **extra: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=cwd, env=_env(**extra),
-        capture_output=True, text=True, timeout=60,
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env=_env(**extra),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 

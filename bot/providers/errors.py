@@ -31,8 +31,7 @@ _DEFAULT_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.INVALID_REQUEST: "{service} did not accept this request.",
     ErrorKind.VOICE_NOT_FOUND: "That voice does not exist. Pick one from the list.",
     ErrorKind.UNAVAILABLE: "{service} is having trouble right now. Try again later.",
-    ErrorKind.GENERATION_FAILED: "{service} could not generate this audio. "
-    "Try a different prompt.",
+    ErrorKind.GENERATION_FAILED: "{service} could not generate this audio. Try a different prompt.",
     ErrorKind.DOWNLOAD_REFUSED: "The generated file could not be fetched safely.",
     ErrorKind.DISABLED: "{service} is not configured on this bot.",
 }

@@ -25,14 +25,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bot.simulator", description=__doc__)
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default loopback)")
     p.add_argument("--port", type=int, default=8765, help="port (0 = any free port)")
-    p.add_argument("--aimlapi-key", action="append", dest="aimlapi_keys",
-                   help=f"accepted AI/ML API key, repeatable (default {DEFAULT_AIMLAPI_KEY})")
-    p.add_argument("--elevenlabs-key", action="append", dest="elevenlabs_keys",
-                   help=f"accepted xi-api-key, repeatable (default {DEFAULT_ELEVENLABS_KEY})")
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="divide every simulated duration by this factor (default 1)")
-    p.add_argument("--fast", action="store_true",
-                   help="test timings: jobs finish in ~0.2 s, no TTS/SFX latency")
+    p.add_argument(
+        "--aimlapi-key",
+        action="append",
+        dest="aimlapi_keys",
+        help=f"accepted AI/ML API key, repeatable (default {DEFAULT_AIMLAPI_KEY})",
+    )
+    p.add_argument(
+        "--elevenlabs-key",
+        action="append",
+        dest="elevenlabs_keys",
+        help=f"accepted xi-api-key, repeatable (default {DEFAULT_ELEVENLABS_KEY})",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=1.0,
+        help="divide every simulated duration by this factor (default 1)",
+    )
+    p.add_argument(
+        "--fast",
+        action="store_true",
+        help="test timings: jobs finish in ~0.2 s, no TTS/SFX latency",
+    )
     p.add_argument("--no-control", action="store_true", help="disable the /_sim/ routes")
     p.add_argument("--public-url", help="base URL put in download links (behind a proxy)")
     p.add_argument("--cache-dir", help="keep rendered audio here between runs")
@@ -63,8 +78,11 @@ async def serve(args: argparse.Namespace) -> None:
         audio_cache_dir=args.cache_dir,
     )
     if not _is_loopback(args.host):
-        log.warning("binding %s: the simulator accepts fixed keys; keep it off public networks"
-                    " (the /_sim/ routes still answer loopback clients only)", args.host)
+        log.warning(
+            "binding %s: the simulator accepts fixed keys; keep it off public networks"
+            " (the /_sim/ routes still answer loopback clients only)",
+            args.host,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,8 +99,9 @@ async def serve(args: argparse.Namespace) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve(args))
     return 0

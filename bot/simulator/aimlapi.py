@@ -83,14 +83,18 @@ def _eleven_music(body: Params) -> Params:
 
 MODELS: dict[str, MusicModel] = {
     "stable-audio": MusicModel(
-        _stable_audio, lambda p: float(p["seconds_total"]),
+        _stable_audio,
+        lambda p: float(p["seconds_total"]),
         lambda p, s: s.pricing.stable_audio_per_step * p["steps"],
-        "wav", "application/octet-stream",
+        "wav",
+        "application/octet-stream",
     ),
     "elevenlabs/eleven_music": MusicModel(
-        _eleven_music, lambda p: p["music_length_ms"] / 1000,
+        _eleven_music,
+        lambda p: p["music_length_ms"] / 1000,
         lambda p, s: s.pricing.eleven_music_per_second * math.ceil(p["music_length_ms"] / 1000),
-        "mp3", "audio/mpeg",
+        "mp3",
+        "audio/mpeg",
     ),
 }
 
@@ -115,10 +119,25 @@ class Job:
     polls: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in (
-            "id", "model", "params", "credits", "file_name", "status", "error", "file_size",
-            "created_at", "created_wall", "completed_at", "completed_wall",
-            "first_seen_completed_at", "polls")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "id",
+                "model",
+                "params",
+                "credits",
+                "file_name",
+                "status",
+                "error",
+                "file_size",
+                "created_at",
+                "created_wall",
+                "completed_at",
+                "completed_wall",
+                "first_seen_completed_at",
+                "polls",
+            )
+        }
 
 
 class AimlapiService:
@@ -130,14 +149,22 @@ class AimlapiService:
     def routes(self) -> list[web.RouteDef]:
         s = self.state
         return [
-            web.post("/v2/generate/audio",
-                     endpoint(s, "aimlapi", "submit", self.submit, auth=self.check_auth)),
-            web.get("/v2/generate/audio",
-                    endpoint(s, "aimlapi", "poll", self.poll, auth=self.check_auth)),
-            web.get("/v1/billing/balance",
-                    endpoint(s, "aimlapi", "balance", self.balance, auth=self.check_auth)),
-            web.get("/files/{name}",
-                    endpoint(s, "aimlapi", "download", self.download, audio_head=self._head)),
+            web.post(
+                "/v2/generate/audio",
+                endpoint(s, "aimlapi", "submit", self.submit, auth=self.check_auth),
+            ),
+            web.get(
+                "/v2/generate/audio",
+                endpoint(s, "aimlapi", "poll", self.poll, auth=self.check_auth),
+            ),
+            web.get(
+                "/v1/billing/balance",
+                endpoint(s, "aimlapi", "balance", self.balance, auth=self.check_auth),
+            ),
+            web.get(
+                "/files/{name}",
+                endpoint(s, "aimlapi", "download", self.download, audio_head=self._head),
+            ),
         ]
 
     def check_auth(self, request: web.Request) -> web.Response | None:
@@ -167,9 +194,14 @@ class AimlapiService:
         if account.credits is not None and credits > account.credits - account.credits_spent:
             return aimlapi_error(request, 403, "Insufficient credits to perform this request")
         account.credits_spent += credits
-        job = Job(id=f"{uuid.uuid4()}:{name}", model=str(name), params=params, credits=credits,
-                  file_name=f"{uuid.uuid4().hex[:24]}_output.{model.fmt}",
-                  fail=_job_error())
+        job = Job(
+            id=f"{uuid.uuid4()}:{name}",
+            model=str(name),
+            params=params,
+            credits=credits,
+            file_name=f"{uuid.uuid4().hex[:24]}_output.{model.fmt}",
+            fail=_job_error(),
+        )
         self.jobs[job.id] = job
         self._files[job.file_name] = job
         self.state.spawn(self._run(job, model), name=f"sim-job-{job.id}")
@@ -237,32 +269,46 @@ class AimlapiService:
         # Not in the reference documents: shape from AI/ML API's public account docs
         # (only ``balance`` is relied on). Unlimited accounts report a large figure.
         account = self.state.aimlapi_account
-        left = UNLIMITED_BALANCE if account.credits is None else \
-            account.credits - account.credits_spent
-        return web.json_response({
-            "balance": left, "lowBalance": left < 10_000, "lowBalanceThreshold": 10_000,
-            "lastUpdated": datetime.now(UTC).isoformat(), "autoDebit": False,
-            "status": "current", "statusExplanation": "Balance is current",
-        })
+        left = (
+            UNLIMITED_BALANCE
+            if account.credits is None
+            else account.credits - account.credits_spent
+        )
+        return web.json_response(
+            {
+                "balance": left,
+                "lowBalance": left < 10_000,
+                "lowBalanceThreshold": 10_000,
+                "lastUpdated": datetime.now(UTC).isoformat(),
+                "autoDebit": False,
+                "status": "current",
+                "statusExplanation": "Balance is current",
+            }
+        )
 
     def _head(self, request: web.Request) -> tuple[bytes, str]:
         job = self._files.get(request.match_info["name"])
         if job is not None and MODELS[job.model].fmt == "mp3":
             return b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"
         # A WAV header claiming a huge data chunk, so sniffers accept it as audio.
-        return (b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00"
-                b"\x44\xac\x00\x00\x10\xb1\x02\x00\x04\x00\x10\x00data\xff\xff\xff\xff",
-                "application/octet-stream")
+        return (
+            b"RIFF\xff\xff\xff\xffWAVEfmt \x10\x00\x00\x00\x01\x00\x02\x00"
+            b"\x44\xac\x00\x00\x10\xb1\x02\x00\x04\x00\x10\x00data\xff\xff\xff\xff",
+            "application/octet-stream",
+        )
 
     async def download(self, request: web.Request) -> web.StreamResponse:
         job = self._files.get(request.match_info["name"])
         if job is None or job.path is None:
             return web.Response(status=404, text="Not Found")
         # FileResponse streams from disk (sendfile) and sets Content-Length.
-        return web.FileResponse(job.path, headers={
-            "Content-Type": MODELS[job.model].content_type,
-            "Content-Disposition": f'attachment; filename="{job.file_name}"',
-        })
+        return web.FileResponse(
+            job.path,
+            headers={
+                "Content-Type": MODELS[job.model].content_type,
+                "Content-Disposition": f'attachment; filename="{job.file_name}"',
+            },
+        )
 
 
 def _job_error() -> Fault | None:

@@ -63,15 +63,22 @@ class Simulator:
         public_base_url: str | None = None,
     ) -> None:
         self._own_cache = audio_cache_dir is None
-        cache = Path(audio_cache_dir) if audio_cache_dir else Path(
-            tempfile.mkdtemp(prefix="foley-sim-"))
+        cache = (
+            Path(audio_cache_dir)
+            if audio_cache_dir
+            else Path(tempfile.mkdtemp(prefix="foley-sim-"))
+        )
         resolved = find_ffmpeg(None) if ffmpeg == "auto" else ffmpeg
         self.state = SimState(
-            aimlapi_keys=aimlapi_keys, elevenlabs_keys=elevenlabs_keys,
-            timings=timings or Timings(), pricing=pricing or Pricing(),
+            aimlapi_keys=aimlapi_keys,
+            elevenlabs_keys=elevenlabs_keys,
+            timings=timings or Timings(),
+            pricing=pricing or Pricing(),
             account=account or ElevenLabsAccount(),
             aimlapi_account=aimlapi_account or AimlapiAccount(),
-            speed=speed, audio=AudioStore(resolved, cache), public_base_url=public_base_url,
+            speed=speed,
+            audio=AudioStore(resolved, cache),
+            public_base_url=public_base_url,
         )
         self.aimlapi = AimlapiService(self.state)
         self.elevenlabs = ElevenLabsService(self.state)
@@ -124,10 +131,14 @@ class Simulator:
             raise RuntimeError("the simulator is not started")
         return self._base_url
 
-    def requests_for(self, service: str | None = None, op: str | None = None
-                     ) -> list[RecordedRequest]:
-        return [r for r in self.state.requests
-                if (service is None or r.service == service) and (op is None or r.op == op)]
+    def requests_for(
+        self, service: str | None = None, op: str | None = None
+    ) -> list[RecordedRequest]:
+        return [
+            r
+            for r in self.state.requests
+            if (service is None or r.service == service) and (op is None or r.op == op)
+        ]
 
     def make_app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
@@ -169,6 +180,10 @@ class Simulator:
             await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await self.stop()

@@ -19,7 +19,12 @@ from pathlib import Path
 from bot.audio import AudioError, SynthFormat, synthesize
 
 EXTENSIONS: dict[str, str] = {
-    "wav": "wav", "mp3": "mp3", "opus": "ogg", "pcm": "pcm", "ulaw": "ulaw", "alaw": "alaw",
+    "wav": "wav",
+    "mp3": "mp3",
+    "opus": "ogg",
+    "pcm": "pcm",
+    "ulaw": "ulaw",
+    "alaw": "alaw",
 }
 
 
@@ -39,12 +44,12 @@ class AudioSpec:
     def filename(self) -> str:
         ms = round(self.duration_s * 1000)
         kbps = self.bitrate_kbps or 0
-        return (f"tone_{ms}ms_{self.sample_rate}hz_{self.channels}ch_{kbps}k."
-                f"{EXTENSIONS[self.fmt]}")
+        return f"tone_{ms}ms_{self.sample_rate}hz_{self.channels}ch_{kbps}k.{EXTENSIONS[self.fmt]}"
 
 
-def write_tone_wav(path: Path, duration_s: float, sample_rate: int, channels: int,
-                   freq: int = 440) -> None:
+def write_tone_wav(
+    path: Path, duration_s: float, sample_rate: int, channels: int, freq: int = 440
+) -> None:
     """Pure-Python 16-bit sine WAV (blocking: call through ``asyncio.to_thread``).
 
     One second of an integer-Hz sine is a whole number of periods, so the file is that
@@ -104,8 +109,13 @@ class AudioStore:
             return
         try:
             await synthesize(
-                self.ffmpeg, tmp, spec.duration_s, spec.fmt, spec.sample_rate,
-                channels=spec.channels, bitrate_kbps=spec.bitrate_kbps,
+                self.ffmpeg,
+                tmp,
+                spec.duration_s,
+                spec.fmt,
+                spec.sample_rate,
+                channels=spec.channels,
+                bitrate_kbps=spec.bitrate_kbps,
             )
         except AudioError as exc:
             raise AudioUnavailable(f"ffmpeg could not render {spec.filename}: {exc}") from exc

@@ -29,8 +29,12 @@ from .aimlapi import AimlapiService
 from .faults import Fault
 from .state import SimState
 
-_ACCOUNT_FIELDS = {"character_count": int, "character_limit": int, "concurrency_limit": int,
-                   "tier": str}
+_ACCOUNT_FIELDS = {
+    "character_count": int,
+    "character_limit": int,
+    "concurrency_limit": int,
+    "tier": str,
+}
 
 
 def _loopback_only(
@@ -108,9 +112,11 @@ class ControlRoutes:
 
     def _account(self) -> dict[str, Any]:
         acc = self.state.account
-        return {**{name: getattr(acc, name) for name in _ACCOUNT_FIELDS},
-                "aimlapi_credits": self.state.aimlapi_account.credits,
-                "aimlapi_credits_spent": self.state.aimlapi_account.credits_spent}
+        return {
+            **{name: getattr(acc, name) for name in _ACCOUNT_FIELDS},
+            "aimlapi_credits": self.state.aimlapi_account.credits,
+            "aimlapi_credits_spent": self.state.aimlapi_account.credits_spent,
+        }
 
     async def get_account(self, request: web.Request) -> web.StreamResponse:
         return web.json_response(self._account())
@@ -120,8 +126,11 @@ class ControlRoutes:
         if not isinstance(data, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
         for name, value in data.items():  # validate everything before changing anything
-            ok = (value is None or isinstance(value, int)) if name == "aimlapi_credits" \
+            ok = (
+                (value is None or isinstance(value, int))
+                if name == "aimlapi_credits"
                 else name in _ACCOUNT_FIELDS and isinstance(value, _ACCOUNT_FIELDS[name])
+            )
             if not ok:
                 return web.json_response({"error": f"bad field {name!r}"}, status=400)
         for name, value in data.items():

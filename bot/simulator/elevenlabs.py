@@ -41,8 +41,14 @@ def _audio_head(request: web.Request) -> tuple[bytes, str]:
 
 def _not_an_object(request: web.Request) -> web.Response:
     raw_ok = bool(request.content_length)
-    msg, kind = ("Input should be a valid dictionary or object to extract fields from",
-                 "model_attributes_type") if raw_ok else ("Field required", "missing")
+    msg, kind = (
+        (
+            "Input should be a valid dictionary or object to extract fields from",
+            "model_attributes_type",
+        )
+        if raw_ok
+        else ("Field required", "missing")
+    )
     return xi_validation([error(("body",), msg, kind)])
 
 
@@ -54,14 +60,20 @@ class ElevenLabsService:
 
     def routes(self) -> list[web.RouteDef]:
         def ep(op: str, handler: Handler, audio: bool = False, auth: bool = True) -> Handler:
-            return endpoint(self.state, "elevenlabs", op, handler,
-                            auth=self.check_auth if auth else None,
-                            audio_head=_audio_head if audio else None)
+            return endpoint(
+                self.state,
+                "elevenlabs",
+                op,
+                handler,
+                auth=self.check_auth if auth else None,
+                audio_head=_audio_head if audio else None,
+            )
 
         return [
             web.post("/v1/text-to-speech/{voice_id}", ep("tts", self.tts, audio=True)),
-            web.post("/v1/text-to-speech/{voice_id}/stream",
-                     ep("tts", self.tts_stream, audio=True)),
+            web.post(
+                "/v1/text-to-speech/{voice_id}/stream", ep("tts", self.tts_stream, audio=True)
+            ),
             web.post("/v1/sound-generation", ep("sfx", self.sfx, audio=True)),
             web.get("/v2/voices", ep("voices", self.voices_v2)),
             web.get("/v1/voices", ep("voices", self.voices_v1)),
@@ -74,8 +86,11 @@ class ElevenLabsService:
     def check_auth(self, request: web.Request) -> web.Response | None:
         key = request.headers.get("xi-api-key")
         if key is None:
-            return xi_error(401, "needs_authorization", "Neither authorization header nor "
-                            "xi-api-key received, please provide one.")
+            return xi_error(
+                401,
+                "needs_authorization",
+                "Neither authorization header nor xi-api-key received, please provide one.",
+            )
         if key not in self.state.elevenlabs_keys:
             return xi_error(401, "invalid_api_key", "Invalid API key")
         return None
@@ -111,24 +126,37 @@ class ElevenLabsService:
             return xi_validation(errors + c.errors)
         voice_id = request.match_info["voice_id"]
         if voice_id not in catalog.VOICE_IDS:
-            return xi_error(404, "voice_not_found",
-                            f"A voice with voice_id {voice_id} does not exist.")
+            return xi_error(
+                404, "voice_not_found", f"A voice with voice_id {voice_id} does not exist."
+            )
         model = catalog.MODELS.get(model_id)
         if model is None:
             return xi_error(400, "model_not_found", f"Model {model_id} does not exist.")
         if not model.tts:
             return xi_error(400, "invalid_model", f"Model {model_id} cannot do text to speech.")
         if language_code and not model.language_enforcement:
-            return xi_error(400, "unsupported_language",
-                            f"Model {model_id} does not support language_code enforcement.")
+            return xi_error(
+                400,
+                "unsupported_language",
+                f"Model {model_id} does not support language_code enforcement.",
+            )
         if len(text) > model.max_chars:
-            return xi_error(400, "max_character_limit_exceeded",
-                            f"Text is {len(text)} characters long; the maximum for "
-                            f"{model_id} is {model.max_chars} characters.")
+            return xi_error(
+                400,
+                "max_character_limit_exceeded",
+                f"Text is {len(text)} characters long; the maximum for "
+                f"{model_id} is {model.max_chars} characters.",
+            )
         cost = math.ceil(len(text) * model.multiplier)
         duration = round(max(1.0, len(text) / TTS_CHARS_PER_SECOND) / float(speed or 1.0), 2)
-        return await self._deliver(request, fmt, fmt.spec(duration, channels=1), cost,
-                                   self.state.timings.tts_latency_s, stream)
+        return await self._deliver(
+            request,
+            fmt,
+            fmt.spec(duration, channels=1),
+            cost,
+            self.state.timings.tts_latency_s,
+            stream,
+        )
 
     # -- sound effects ---------------------------------------------------------------
     async def sfx(self, request: web.Request) -> web.StreamResponse:
@@ -151,21 +179,40 @@ class ElevenLabsService:
             cost, seconds = pricing.sfx_auto_flat, pricing.sfx_auto_duration_s
         else:
             cost, seconds = math.ceil(pricing.sfx_per_second * duration), float(duration)
-        return await self._deliver(request, fmt, fmt.spec(round(seconds, 2), channels=2), cost,
-                                   self.state.timings.sfx_latency_s, stream=False)
+        return await self._deliver(
+            request,
+            fmt,
+            fmt.spec(round(seconds, 2), channels=2),
+            cost,
+            self.state.timings.sfx_latency_s,
+            stream=False,
+        )
 
-    async def _deliver(self, request: web.Request, fmt: OutputFormat, spec: AudioSpec,
-                       cost: int, latency_s: float, stream: bool) -> web.StreamResponse:
+    async def _deliver(
+        self,
+        request: web.Request,
+        fmt: OutputFormat,
+        spec: AudioSpec,
+        cost: int,
+        latency_s: float,
+        stream: bool,
+    ) -> web.StreamResponse:
         account = self.state.account
         if self.inflight >= account.concurrency_limit:
-            return xi_error(429, "too_many_concurrent_requests",
-                            f"Too many concurrent requests: your plan allows "
-                            f"{account.concurrency_limit}.", _concurrency(self.inflight, account))
+            return xi_error(
+                429,
+                "too_many_concurrent_requests",
+                f"Too many concurrent requests: your plan allows {account.concurrency_limit}.",
+                _concurrency(self.inflight, account),
+            )
         if cost > account.remaining:
-            return xi_error(401, "quota_exceeded",
-                            f"This request exceeds your quota of {account.character_limit}. "
-                            f"You have {account.remaining} credits remaining, while {cost} "
-                            f"credits are required for this request.")
+            return xi_error(
+                401,
+                "quota_exceeded",
+                f"This request exceeds your quota of {account.character_limit}. "
+                f"You have {account.remaining} credits remaining, while {cost} "
+                f"credits are required for this request.",
+            )
         account.character_count += cost
         self.inflight += 1
         try:
@@ -176,15 +223,19 @@ class ElevenLabsService:
                 account.character_count -= cost  # nothing was produced, nothing is billed
                 return xi_error(500, "internal_server_error", str(exc))
             data = await asyncio.to_thread(path.read_bytes)
-            headers = {"Content-Type": fmt.content_type, "request-id": request_id(),
-                       "character-cost": str(cost), **_concurrency(self.inflight, account)}
+            headers = {
+                "Content-Type": fmt.content_type,
+                "request-id": request_id(),
+                "character-cost": str(cost),
+                **_concurrency(self.inflight, account),
+            }
             if not stream:
                 return web.Response(body=data, headers=headers)
             resp = web.StreamResponse(headers=headers)
             resp.enable_chunked_encoding()
             await resp.prepare(request)
             for start in range(0, len(data), 16_384):
-                await resp.write(data[start:start + 16_384])
+                await resp.write(data[start : start + 16_384])
             await resp.write_eof()
             return resp
         finally:
@@ -196,29 +247,37 @@ class ElevenLabsService:
         errors: list[dict[str, object]] = []
         page_size = q.get("page_size", "10")
         if not page_size.isdigit() or not 1 <= int(page_size) <= 100:
-            errors.append(error(("query", "page_size"),
-                                "Input should be an integer between 1 and 100", "int_parsing"))
+            errors.append(
+                error(
+                    ("query", "page_size"),
+                    "Input should be an integer between 1 and 100",
+                    "int_parsing",
+                )
+            )
         token = q.get("next_page_token") or "0"
         if not token.isdigit():
-            errors.append(error(("query", "next_page_token"), "Invalid page token",
-                                "value_error"))
+            errors.append(error(("query", "next_page_token"), "Invalid page token", "value_error"))
         if errors:
             return xi_validation(errors)
-        voices = [v for v in catalog.all_voices(self.state.base_url_for(request))
-                  if catalog.matches(v, q.get("search"), q.get("category"))]
+        voices = [
+            v
+            for v in catalog.all_voices(self.state.base_url_for(request))
+            if catalog.matches(v, q.get("search"), q.get("category"))
+        ]
         start, size = int(token), int(page_size)
-        page = voices[start:start + size]
+        page = voices[start : start + size]
         more = start + size < len(voices)
-        return web.json_response({
-            "voices": page,
-            "has_more": more,
-            "total_count": len(voices),
-            "next_page_token": str(start + size) if more else None,
-        })
+        return web.json_response(
+            {
+                "voices": page,
+                "has_more": more,
+                "total_count": len(voices),
+                "next_page_token": str(start + size) if more else None,
+            }
+        )
 
     async def voices_v1(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response(
-            {"voices": catalog.all_voices(self.state.base_url_for(request))})
+        return web.json_response({"voices": catalog.all_voices(self.state.base_url_for(request))})
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response([catalog.model_json(m) for m in catalog.MODELS.values()])
@@ -241,5 +300,7 @@ class ElevenLabsService:
 
 
 def _concurrency(current: int, account: ElevenLabsAccount) -> dict[str, str]:
-    return {"current-concurrent-requests": str(current),
-            "maximum-concurrent-requests": str(account.concurrency_limit)}
+    return {
+        "current-concurrent-requests": str(current),
+        "maximum-concurrent-requests": str(account.concurrency_limit),
+    }

@@ -39,35 +39,46 @@ class Checker:
         if not present or (value is None and not required):
             return None
         if not isinstance(value, str):
-            self.errors.append(error((*self.loc, name), "Input should be a valid string",
-                                     "string_type"))
+            self.errors.append(
+                error((*self.loc, name), "Input should be a valid string", "string_type")
+            )
             return None
         if len(value.strip()) < min_len:
-            self.errors.append(error((*self.loc, name),
-                                     f"String should have at least {min_len} character",
-                                     "string_too_short"))
+            self.errors.append(
+                error(
+                    (*self.loc, name),
+                    f"String should have at least {min_len} character",
+                    "string_too_short",
+                )
+            )
             return None
         return value
 
-    def number(self, name: str, lo: float | None = None, hi: float | None = None, *,
-               integer: bool = False) -> float | None:
+    def number(
+        self, name: str, lo: float | None = None, hi: float | None = None, *, integer: bool = False
+    ) -> float | None:
         present, value = self._get(name, False)
         if not present or value is None:
             return None
         loc = (*self.loc, name)
         bad_int = integer and isinstance(value, float) and not value.is_integer()
         if isinstance(value, bool) or not isinstance(value, int | float) or bad_int:
-            kind = ("Input should be a valid integer", "int_type") if integer else \
-                ("Input should be a valid number", "float_type")
+            kind = (
+                ("Input should be a valid integer", "int_type")
+                if integer
+                else ("Input should be a valid number", "float_type")
+            )
             self.errors.append(error(loc, *kind))
             return None
         if lo is not None and value < lo:
-            self.errors.append(error(loc, f"Input should be greater than or equal to {lo}",
-                                     "greater_than_equal"))
+            self.errors.append(
+                error(loc, f"Input should be greater than or equal to {lo}", "greater_than_equal")
+            )
             return None
         if hi is not None and value > hi:
-            self.errors.append(error(loc, f"Input should be less than or equal to {hi}",
-                                     "less_than_equal"))
+            self.errors.append(
+                error(loc, f"Input should be less than or equal to {hi}", "less_than_equal")
+            )
             return None
         return value
 
@@ -76,8 +87,9 @@ class Checker:
         if not present or value is None:
             return None
         if not isinstance(value, bool):
-            self.errors.append(error((*self.loc, name), "Input should be a valid boolean",
-                                     "bool_type"))
+            self.errors.append(
+                error((*self.loc, name), "Input should be a valid boolean", "bool_type")
+            )
             return None
         return value
 
@@ -97,8 +109,13 @@ class Checker:
         if not present or value is None:
             return None
         if not isinstance(value, dict):
-            self.errors.append(error((*self.loc, name), "Input should be a valid dictionary "
-                                     "or object to extract fields from", "model_attributes_type"))
+            self.errors.append(
+                error(
+                    (*self.loc, name),
+                    "Input should be a valid dictionary or object to extract fields from",
+                    "model_attributes_type",
+                )
+            )
             return None
         child = Checker(value, (*self.loc, name))
         child.errors = self.errors  # one shared list: the reply lists every problem
@@ -114,20 +131,29 @@ class OutputFormat:
     content_type: str
 
     def spec(self, duration_s: float, channels: int) -> AudioSpec:
-        return AudioSpec(self.spec_fmt, duration_s, self.sample_rate,  # type: ignore[arg-type]
-                         channels, self.bitrate_kbps)
+        return AudioSpec(
+            self.spec_fmt,
+            duration_s,
+            self.sample_rate,  # type: ignore[arg-type]
+            channels,
+            self.bitrate_kbps,
+        )
 
 
 _PCM_RATES = (8000, 16000, 22050, 24000, 44100, 48000)
 # Only audio/mpeg is documented; the other content types are the simulator's best guess.
 OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "mp3_22050_32": OutputFormat("mp3_22050_32", "mp3", 22050, 32, "audio/mpeg"),
-    **{f"mp3_44100_{b}": OutputFormat(f"mp3_44100_{b}", "mp3", 44100, b, "audio/mpeg")
-       for b in (32, 64, 96, 128, 192)},
+    **{
+        f"mp3_44100_{b}": OutputFormat(f"mp3_44100_{b}", "mp3", 44100, b, "audio/mpeg")
+        for b in (32, 64, 96, 128, 192)
+    },
     **{f"pcm_{r}": OutputFormat(f"pcm_{r}", "pcm", r, None, "audio/pcm") for r in _PCM_RATES},
     **{f"wav_{r}": OutputFormat(f"wav_{r}", "wav", r, None, "audio/wav") for r in _PCM_RATES},
-    **{f"opus_48000_{b}": OutputFormat(f"opus_48000_{b}", "opus", 48000, b, "audio/opus")
-       for b in (32, 64, 96, 128, 192)},
+    **{
+        f"opus_48000_{b}": OutputFormat(f"opus_48000_{b}", "opus", 48000, b, "audio/opus")
+        for b in (32, 64, 96, 128, 192)
+    },
     "ulaw_8000": OutputFormat("ulaw_8000", "ulaw", 8000, None, "audio/basic"),
     "alaw_8000": OutputFormat("alaw_8000", "alaw", 8000, None, "audio/alaw"),
 }

@@ -59,12 +59,31 @@ from typing import Any
 
 SERVICES = frozenset({"aimlapi", "elevenlabs", "any"})
 OPS = frozenset(
-    {"submit", "poll", "download", "balance", "tts", "sfx", "voices", "models",
-     "subscription", "user", "any"}
+    {
+        "submit",
+        "poll",
+        "download",
+        "balance",
+        "tts",
+        "sfx",
+        "voices",
+        "models",
+        "subscription",
+        "user",
+        "any",
+    }
 )
 GENERIC_KINDS = frozenset(
-    {"server_error", "rate_limited", "hang", "malformed", "invalid_key", "out_of_credits",
-     "not_found", "connection_reset"}
+    {
+        "server_error",
+        "rate_limited",
+        "hang",
+        "malformed",
+        "invalid_key",
+        "out_of_credits",
+        "not_found",
+        "connection_reset",
+    }
 )
 AUDIO_KINDS = frozenset({"oversize", "not_audio"})
 KINDS = GENERIC_KINDS | AUDIO_KINDS | {"job_error"}

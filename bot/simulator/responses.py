@@ -32,17 +32,26 @@ HTML_PAGE = (
     b"<body><h1>Bad Gateway</h1><p>The upstream server returned an invalid response.</p>"
     b"</body></html>\n"
 )
-_REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-            503: "Service Unavailable", 504: "Gateway Timeout"}
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def request_id() -> str:
     return uuid.uuid4().hex[:20]
 
 
-def aimlapi_error(request: web.Request, status: int, message: str,
-                  headers: dict[str, str] | None = None) -> web.Response:
+def aimlapi_error(
+    request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """AI/ML API error body: ``{message, path, requestId, statusCode, timestamp}``."""
     body = {
         "message": message,
@@ -54,12 +63,14 @@ def aimlapi_error(request: web.Request, status: int, message: str,
     return web.json_response(body, status=status, headers=headers)
 
 
-def xi_error(status: int, code: str, message: str,
-             headers: dict[str, str] | None = None) -> web.Response:
+def xi_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> web.Response:
     """ElevenLabs error body: ``{"detail": {"status", "message"}}``."""
     merged = {"request-id": request_id(), **(headers or {})}
-    return web.json_response({"detail": {"status": code, "message": message}},
-                             status=status, headers=merged)
+    return web.json_response(
+        {"detail": {"status": code, "message": message}}, status=status, headers=merged
+    )
 
 
 def xi_validation(errors: list[dict[str, Any]]) -> web.Response:
@@ -91,8 +102,10 @@ def _fault_error(request: web.Request, service: str, fault: Fault) -> web.Respon
     if service == "aimlapi":
         return aimlapi_error(request, status, message, retry)
     code = fault.error_status or {
-        "rate_limited": "system_busy", "invalid_key": "invalid_api_key",
-        "out_of_credits": "quota_exceeded", "not_found": "not_found",
+        "rate_limited": "system_busy",
+        "invalid_key": "invalid_api_key",
+        "out_of_credits": "quota_exceeded",
+        "not_found": "not_found",
     }.get(kind, "internal_server_error")
     return xi_error(status, code, message, retry)
 
@@ -141,8 +154,9 @@ def _reset(request: web.Request) -> web.Response:
     return web.Response()
 
 
-async def _apply_fault(request: web.Request, service: str, op: str, fault: Fault,
-                       audio_head: AudioHead | None) -> web.StreamResponse | None:
+async def _apply_fault(
+    request: web.Request, service: str, op: str, fault: Fault, audio_head: AudioHead | None
+) -> web.StreamResponse | None:
     """Reply for the fault, or None to continue with normal handling."""
     if fault.effective_delay > 0:
         await asyncio.sleep(fault.effective_delay)
@@ -166,9 +180,15 @@ async def _apply_fault(request: web.Request, service: str, op: str, fault: Fault
     return _fault_error(request, service, fault)
 
 
-def endpoint(state: SimState, service: str, op: str, handler: Handler, *,
-             auth: Callable[[web.Request], web.Response | None] | None = None,
-             audio_head: AudioHead | None = None) -> Handler:
+def endpoint(
+    state: SimState,
+    service: str,
+    op: str,
+    handler: Handler,
+    *,
+    auth: Callable[[web.Request], web.Response | None] | None = None,
+    audio_head: AudioHead | None = None,
+) -> Handler:
     """Wrap a handler with recording, fault injection and authentication.
 
     ``audio_head`` marks an audio route and gives the first bytes / content type used

@@ -55,8 +55,14 @@ async def record_request(request: web.Request, service: str, op: str) -> Recorde
         for name, value in request.headers.items()
     }
     return RecordedRequest(
-        service=service, op=op, method=request.method, path=request.path,
-        query=dict(request.query), headers=headers, json=body, body_size=len(raw),
+        service=service,
+        op=op,
+        method=request.method,
+        path=request.path,
+        query=dict(request.query),
+        headers=headers,
+        json=body,
+        body_size=len(raw),
     )
 
 

@@ -35,7 +35,9 @@ class JobButton(
         text, emoji, style = ACTIONS[action]
         super().__init__(
             discord.ui.Button(
-                label=label or text, emoji=emoji, style=style,
+                label=label or text,
+                emoji=emoji,
+                style=style,
                 custom_id=f"foley:{action}:{job_id}",
             )
         )

@@ -198,6 +198,7 @@ class JobPresenter:
         upload = await prepare_upload(self.services.ffmpeg, path, limit, workdir)
         remaining = await self._remaining(job)
         embed = result_embed(job, self._cost(job), remaining, upload.note)
+
         def files() -> list[discord.File]:
             # discord.py closes files after each request, so every attempt gets fresh ones.
             if upload.path is None:

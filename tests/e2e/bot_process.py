@@ -64,8 +64,16 @@ class BotProcess:
 async def running_bot(env: dict[str, str], log_path: Path) -> AsyncIterator[BotProcess]:
     handle = log_path.open("wb")
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", "/nonexistent", "run",
-        cwd=str(log_path.parent), env=env, stdout=handle, stderr=handle,
+        sys.executable,
+        "-m",
+        "bot",
+        "--env-file",
+        "/nonexistent",
+        "run",
+        cwd=str(log_path.parent),
+        env=env,
+        stdout=handle,
+        stderr=handle,
     )
     bot = BotProcess(proc, log_path)
     try:

@@ -12,8 +12,16 @@ from tests.fakes.discord_server import FakeDiscord
 
 async def run_check(env: dict[str, str], cwd: Path) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", "/nonexistent", "check",
-        cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bot",
+        "--env-file",
+        "/nonexistent",
+        "check",
+        cwd=cwd,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode or 0, out.decode()
@@ -48,7 +56,8 @@ async def test_check_fails_on_a_rejected_key(
     fake_discord: FakeDiscord, simulator, tmp_path
 ) -> None:
     env = bot_env(
-        fake_discord.env(), tmp_path / "data",
+        fake_discord.env(),
+        tmp_path / "data",
         **provider_env(simulator, ELEVENLABS_API_KEY="wrong-key"),
     )
     code, out = await run_check(env, tmp_path)

@@ -57,7 +57,8 @@ async def test_music_defers_shows_progress_and_uploads_the_requested_length(fole
     embed = message.embeds[0]
     assert "lo-fi rain" in embed["description"]
     assert {b for b in message.custom_ids() if b.startswith("foley:")} >= {
-        f"foley:play:{_job_id(message)}", f"foley:again:{_job_id(message)}",
+        f"foley:play:{_job_id(message)}",
+        f"foley:again:{_job_id(message)}",
         f"foley:delete:{_job_id(message)}",
     }
 
@@ -87,7 +88,9 @@ async def test_sfx_has_the_requested_length(foley: Foley) -> None:
     _, message = await run_to_result(foley, "sfx", prompt="door creak", duration=2.0)
     sfx = foley.sim.requests_for("elevenlabs", "sfx")
     assert sfx[0].json == {
-        "text": "door creak", "duration_seconds": 2.0, "model_id": "eleven_text_to_sound_v2"
+        "text": "door creak",
+        "duration_seconds": 2.0,
+        "model_id": "eleven_text_to_sound_v2",
     }
     seconds = await audio_seconds(foley.tmp, message.attachments[0].data, "x.mp3")
     assert abs(seconds - 2.0) < 0.2
@@ -169,8 +172,12 @@ async def test_longest_tracks_arrive_within_the_upload_limit_and_play(
 ) -> None:
     # A 5-minute eleven-music track costs 3,000,000 tokens: give the member room for it.
     async with running_foley(
-        fake_discord, simulator, tmp_path, commands=COMMANDS,
-        default_user_tokens=5_000_000, default_guild_tokens=10_000_000,
+        fake_discord,
+        simulator,
+        tmp_path,
+        commands=COMMANDS,
+        default_user_tokens=5_000_000,
+        default_guild_tokens=10_000_000,
     ) as foley:
         limit = foley.bot.get_guild(GUILD_ID).filesize_limit
         _, wav = await run_to_result(foley, "music", prompt="drone", duration=47)
@@ -193,7 +200,8 @@ async def test_an_expired_interaction_token_moves_to_bot_routes(foley: Foley) ->
     message = await inter.wait_for_original(finished, timeout=30)
     assert message.id == status.id and message.attachments
     assert any(
-        r.method == "PATCH" and r.path == f"/channels/{TEXT_CHANNEL_ID}/messages/{status.id}"
+        r.method == "PATCH"
+        and r.path == f"/channels/{TEXT_CHANNEL_ID}/messages/{status.id}"
         and r.status == 200
         for r in foley.fake.requests
     )

@@ -20,8 +20,12 @@ async def test_voice_autocomplete_lists_the_accounts_voices(
         assert 0 < len(everyone) <= 25
         name = everyone[0]["name"].split(" (")[0]
         some = await fake_discord.autocomplete(
-            GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "say",
-            {"text": "hi", "voice": name[:3].lower()}, "voice",
+            GUILD_ID,
+            TEXT_CHANNEL_ID,
+            MEMBER_ID,
+            "say",
+            {"text": "hi", "voice": name[:3].lower()},
+            "voice",
         )
         assert any(c["name"].startswith(name) for c in some)
         assert all("(" in c["name"] for c in some)  # "Name (category)"

@@ -41,7 +41,8 @@ async def test_global_sync_only_when_the_command_payload_changes(
 ) -> None:
     env = bot_env(fake_discord.env(), tmp_path / "data", DEV_GUILD_IDS="")
     puts = lambda: [  # noqa: E731
-        r for r in fake_discord.requests
+        r
+        for r in fake_discord.requests
         if r.method == "PUT" and r.path.endswith("/commands") and "/guilds/" not in r.path
     ]
     for run in range(2):

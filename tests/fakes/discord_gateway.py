@@ -111,16 +111,26 @@ class GatewayHub:
         if self.refusing:
             self.refused_attempts += 1
             self.store.changes.notify()
-            return web.Response(status=503, body=b'{"message": "fake outage", "code": 0}',
-                                content_type="application/json")
+            return web.Response(
+                status=503,
+                body=b'{"message": "fake outage", "code": 0}',
+                content_type="application/json",
+            )
         ws = web.WebSocketResponse(max_msg_size=0, autoclose=True)
         await ws.prepare(request)
         conn = GatewayConnection(ws)
         self.connections.add(conn)
         self.connect_count += 1
         try:
-            await self._send(conn, {"op": Op.HELLO, "s": None, "t": None,
-                                    "d": {"heartbeat_interval": self.heartbeat_interval_ms}})
+            await self._send(
+                conn,
+                {
+                    "op": Op.HELLO,
+                    "s": None,
+                    "t": None,
+                    "d": {"heartbeat_interval": self.heartbeat_interval_ms},
+                },
+            )
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
                     await self._on_frame(conn, json.loads(msg.data))
@@ -138,8 +148,15 @@ class GatewayHub:
             await conn.ws.send_str(json.dumps(frame))
 
     def _record(self, direction: str, frame: Json, session: GatewaySession | None) -> None:
-        self.records.append(GatewayRecord(direction, frame["op"], frame.get("d"), frame.get("t"),
-                                          session.id if session else None))
+        self.records.append(
+            GatewayRecord(
+                direction,
+                frame["op"],
+                frame.get("d"),
+                frame.get("t"),
+                session.id if session else None,
+            )
+        )
 
     async def _on_frame(self, conn: GatewayConnection, frame: Json) -> None:
         op, data = frame.get("op"), frame.get("d")
@@ -184,8 +201,13 @@ class GatewayHub:
         store = self.store
         ready: Json = {
             "v": 10,
-            "user": {**store.bot.payload(), "verified": True, "mfa_enabled": False,
-                     "flags": 0, "email": None},
+            "user": {
+                **store.bot.payload(),
+                "verified": True,
+                "mfa_enabled": False,
+                "flags": 0,
+                "email": None,
+            },
             "guilds": [{"id": str(g), "unavailable": True} for g in store.guilds],
             "session_id": session.id,
             "session_type": "normal",
@@ -203,9 +225,13 @@ class GatewayHub:
             ready["shard"] = session.shard
         await self.dispatch("READY", ready, session=session)
         for guild in store.guilds.values():
-            visible = [m for uid, m in guild.members.items()
-                       if intents & Intent.GUILD_MEMBERS or uid == store.bot.id
-                       or (uid in guild.voice_states and guild.voice_states[uid].channel_id)]
+            visible = [
+                m
+                for uid, m in guild.members.items()
+                if intents & Intent.GUILD_MEMBERS
+                or uid == store.bot.id
+                or (uid in guild.voice_states and guild.voice_states[uid].channel_id)
+            ]
             await self.dispatch("GUILD_CREATE", guild.create_payload(visible), session=session)
         session.ready = True
         self.identify_count += 1
@@ -232,16 +258,22 @@ class GatewayHub:
             return
         wanted = {int(u) for u in data.get("user_ids") or []}
         members = [m.payload() for uid, m in guild.members.items() if not wanted or uid in wanted]
-        chunk: Json = {"guild_id": str(guild.id), "members": members, "chunk_index": 0,
-                       "chunk_count": 1, "not_found": []}
+        chunk: Json = {
+            "guild_id": str(guild.id),
+            "members": members,
+            "chunk_index": 0,
+            "chunk_count": 1,
+            "not_found": [],
+        }
         if data.get("nonce") is not None:
             chunk["nonce"] = data["nonce"]
         await self.dispatch("GUILD_MEMBERS_CHUNK", chunk, session=session)
 
     # -- driving ---------------------------------------------------------------------------
 
-    async def dispatch(self, event: str, data: Json, *,
-                       session: GatewaySession | None = None) -> int | None:
+    async def dispatch(
+        self, event: str, data: Json, *, session: GatewaySession | None = None
+    ) -> int | None:
         """Send a DISPATCH to `session` (default: the latest identified one).
 
         While the bot is disconnected the event is kept and replayed on RESUME, like Discord.

@@ -31,8 +31,9 @@ _FILE_FIELD = re.compile(r"files\[(\d+)\]|file(\d*)")
 
 
 def json_reply(data: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=json.dumps(data).encode(),
-                        content_type="application/json")
+    return web.Response(
+        status=status, body=json.dumps(data).encode(), content_type="application/json"
+    )
 
 
 def no_content() -> web.Response:
@@ -62,8 +63,14 @@ async def parse_body(request: web.Request) -> Body:
                 body.json = json.loads(raw)
             elif m := _FILE_FIELD.fullmatch(name):
                 index = int(m.group(1) if m.group(1) is not None else (m.group(2) or 0))
-                body.uploads.append(Upload(index, part.filename or f"file{index}", bytes(raw),
-                                           part.headers.get("Content-Type")))
+                body.uploads.append(
+                    Upload(
+                        index,
+                        part.filename or f"file{index}",
+                        bytes(raw),
+                        part.headers.get("Content-Type"),
+                    )
+                )
         return body
     raw = await request.read()
     return Body(json=json.loads(raw) if raw.strip() else None)
@@ -83,12 +90,19 @@ def make_middleware(store: DiscordStore, no_auth_prefixes: tuple[str, ...]) -> M
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         if not request.path.startswith(API_PREFIX + "/"):
             return await handler(request)
-        path = request.path[len(API_PREFIX):]
+        path = request.path[len(API_PREFIX) :]
         resource = request.match_info.route.resource
         template = resource.canonical if resource is not None else None
         known = "unknown_tail" not in request.match_info
-        rec = RecordedRequest(request.method, path, dict(request.query), None, [],
-                              time.monotonic(), route=template if known else None)
+        rec = RecordedRequest(
+            request.method,
+            path,
+            dict(request.query),
+            None,
+            [],
+            time.monotonic(),
+            route=template if known else None,
+        )
         store.requests.append(rec)
         try:
             body = await parse_body(request)

@@ -5,7 +5,6 @@ the INTERACTION_CREATE payload that was dispatched, the callback the bot made, t
 original response message and the followups, and has `wait_*` helpers for each.
 """
 
-
 from __future__ import annotations
 
 import secrets
@@ -113,25 +112,35 @@ class FakeInteraction:
 
     async def wait_response(self, timeout: float = 5.0) -> CallbackRecord:
         return await self._store.wait_for(
-            lambda: self.callback, timeout, f"the callback of interaction {self.id}")
+            lambda: self.callback, timeout, f"the callback of interaction {self.id}"
+        )
 
     async def wait_for_original(
         self, predicate: Callable[[FakeMessage], bool] | None = None, timeout: float = 10.0
     ) -> FakeMessage:
         """Wait until the original response exists (not deleted) and matches `predicate`."""
+
         def check() -> FakeMessage | None:
             msg = self.original_message()
             if msg is None or msg.deleted or (predicate is not None and not predicate(msg)):
                 return None
             return msg
+
         return await self._store.wait_for(check, timeout, f"original response of {self.id}")
 
     async def wait_for_followup(
         self, predicate: Callable[[FakeMessage], bool] | None = None, timeout: float = 10.0
     ) -> FakeMessage:
         def check() -> FakeMessage | None:
-            return next((m for m in self.followups
-                         if not m.deleted and (predicate is None or predicate(m))), None)
+            return next(
+                (
+                    m
+                    for m in self.followups
+                    if not m.deleted and (predicate is None or predicate(m))
+                ),
+                None,
+            )
+
         return await self._store.wait_for(check, timeout, f"a followup of {self.id}")
 
     def owns_message(self, message_id: int) -> bool:
@@ -220,8 +229,9 @@ def command_data(
         if key == focused:
             entry.update(value=str(value), focused=True)
         else:
-            entry["value"] = _option_value(store, guild, channel_id, user_id, opt, value,
-                                           resolved, strict)
+            entry["value"] = _option_value(
+                store, guild, channel_id, user_id, opt, value, resolved, strict
+            )
         leaf.append(entry)
     if strict and focused is None:
         missing = [o["name"] for o in schema if o.get("required") and o["name"] not in options]
@@ -239,8 +249,10 @@ def command_data(
 def _check_range(opt: Json, value: Any, measure: float, lo_key: str, hi_key: str) -> None:
     lo, hi = opt.get(lo_key), opt.get(hi_key)
     if (lo is not None and measure < lo) or (hi is not None and measure > hi):
-        raise ValueError(f"option {opt['name']}={value!r} is outside [{lo}, {hi}] "
-                         "(Discord's client would not send it; pass strict=False to force)")
+        raise ValueError(
+            f"option {opt['name']}={value!r} is outside [{lo}, {hi}] "
+            "(Discord's client would not send it; pass strict=False to force)"
+        )
 
 
 def _option_value(
@@ -300,20 +312,21 @@ def find_component(message: FakeMessage, custom_id: str) -> Json:
     for comp in iter_components(message.components):
         if comp.get("custom_id") == custom_id:
             return comp
-    raise ValueError(f"message {message.id} has no component {custom_id!r}; "
-                     f"it has {message.custom_ids()}")
+    raise ValueError(
+        f"message {message.id} has no component {custom_id!r}; it has {message.custom_ids()}"
+    )
 
 
 def modal_submit_data(modal: Json, values: Mapping[str, str | list[str]]) -> Json:
     """Mirror a modal definition (rows or labels) into a MODAL_SUBMIT `data`."""
+
     def answer(comp: Json) -> Json:
         cid = comp["custom_id"]
         value = values.get(cid, comp.get("value", ""))
         if comp["type"] == 4:
             return {"type": 4, "id": comp.get("id", 0), "custom_id": cid, "value": value}
         picked = value if isinstance(value, list) else [value]
-        return {"type": comp["type"], "id": comp.get("id", 0), "custom_id": cid,
-                "values": picked}
+        return {"type": comp["type"], "id": comp.get("id", 0), "custom_id": cid, "values": picked}
 
     rows: list[Json] = []
     for top in modal.get("components", []):

@@ -72,8 +72,10 @@ class RestRoutes:
         r.add_get(p + "/applications/@me", self.application)
         r.add_get(p + "/gateway", self.gateway)
         r.add_get(p + "/gateway/bot", self.gateway_bot)
-        for path in ("/applications/{app_id}/commands",
-                     "/applications/{app_id}/guilds/{guild_id}/commands"):
+        for path in (
+            "/applications/{app_id}/commands",
+            "/applications/{app_id}/guilds/{guild_id}/commands",
+        ):
             r.add_put(p + path, self.put_commands)
             r.add_get(p + path, self.get_commands)
             r.add_post(p + path, self.post_command)
@@ -93,8 +95,9 @@ class RestRoutes:
     # -- identity --------------------------------------------------------------------------
 
     async def me(self, request: web.Request) -> web.Response:
-        return json_reply({**self.store.bot.payload(), "verified": True, "flags": 0,
-                           "mfa_enabled": False})
+        return json_reply(
+            {**self.store.bot.payload(), "verified": True, "flags": 0, "mfa_enabled": False}
+        )
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.store.users.get(snowflake_arg(request, "user_id"))
@@ -104,21 +107,39 @@ class RestRoutes:
 
     async def application(self, request: web.Request) -> web.Response:
         store = self.store
-        return json_reply({
-            "id": str(store.application_id), "name": store.bot.username, "icon": None,
-            "description": "fake application", "bot_public": False,
-            "bot_require_code_grant": False, "verify_key": "0" * 64, "flags": 0,
-            "owner": {"id": "1", "username": "app-owner", "discriminator": "0",
-                      "avatar": None},
-            "team": None, "bot": store.bot.payload(), "summary": "",
-        })
+        return json_reply(
+            {
+                "id": str(store.application_id),
+                "name": store.bot.username,
+                "icon": None,
+                "description": "fake application",
+                "bot_public": False,
+                "bot_require_code_grant": False,
+                "verify_key": "0" * 64,
+                "flags": 0,
+                "owner": {"id": "1", "username": "app-owner", "discriminator": "0", "avatar": None},
+                "team": None,
+                "bot": store.bot.payload(),
+                "summary": "",
+            }
+        )
 
     async def gateway(self, request: web.Request) -> web.Response:
         return json_reply({"url": self.gateway_url()})
 
     async def gateway_bot(self, request: web.Request) -> web.Response:
-        return json_reply({"url": self.gateway_url(), "shards": 1, "session_start_limit": {
-            "total": 1000, "remaining": 999, "reset_after": 0, "max_concurrency": 1}})
+        return json_reply(
+            {
+                "url": self.gateway_url(),
+                "shards": 1,
+                "session_start_limit": {
+                    "total": 1000,
+                    "remaining": 999,
+                    "reset_after": 0,
+                    "max_concurrency": 1,
+                },
+            }
+        )
 
     # -- application commands -------------------------------------------------------------
 
@@ -132,13 +153,22 @@ class RestRoutes:
     def _stored(self, raw: Json, scope: int | None, previous: list[Json]) -> Json:
         validate_command(raw)
         kind = raw.get("type", 1)
-        prev = next((c for c in previous if c["name"] == raw["name"]
-                     and c.get("type", 1) == kind), None)
-        cmd: Json = {"default_member_permissions": None, "nsfw": False,
-                     "description": "", "options": [], **raw}
-        cmd.update(id=prev["id"] if prev else str(self.store.snowflake()),
-                   application_id=str(self.store.application_id),
-                   version=str(self.store.snowflake()), type=kind)
+        prev = next(
+            (c for c in previous if c["name"] == raw["name"] and c.get("type", 1) == kind), None
+        )
+        cmd: Json = {
+            "default_member_permissions": None,
+            "nsfw": False,
+            "description": "",
+            "options": [],
+            **raw,
+        }
+        cmd.update(
+            id=prev["id"] if prev else str(self.store.snowflake()),
+            application_id=str(self.store.application_id),
+            version=str(self.store.snowflake()),
+            type=kind,
+        )
         if scope is not None:
             cmd["guild_id"] = str(scope)
         return cmd
@@ -220,12 +250,14 @@ class RestRoutes:
     async def edit_message(self, request: web.Request) -> web.Response:
         body = body_of(request)
         _, mid = self._visible_message(
-            request, Perm.VIEW_CHANNEL | (Perm.ATTACH_FILES if body.uploads else 0))
+            request, Perm.VIEW_CHANNEL | (Perm.ATTACH_FILES if body.uploads else 0)
+        )
         msg = self.store.get_message(mid)
         if msg.author.id != self.store.bot.id:
             raise ApiError(403, 50005, "Cannot edit a message authored by another user")
-        self.store.edit_message(msg, body.dict, body.uploads,
-                                "PATCH /channels/{channel_id}/messages/{message_id}")
+        self.store.edit_message(
+            msg, body.dict, body.uploads, "PATCH /channels/{channel_id}/messages/{message_id}"
+        )
         return json_reply(msg.payload())
 
     async def delete_message(self, request: web.Request) -> web.Response:
@@ -250,8 +282,7 @@ class RestRoutes:
         guild = self._guild(request)
         data = guild.base_payload()
         if request.query.get("with_counts") in ("true", "1"):
-            data.update(approximate_member_count=len(guild.members),
-                        approximate_presence_count=0)
+            data.update(approximate_member_count=len(guild.members), approximate_presence_count=0)
         return json_reply(data)
 
     async def get_guild_channels(self, request: web.Request) -> web.Response:
@@ -270,5 +301,6 @@ class RestRoutes:
         att = self.store.find_attachment(snowflake_arg(request, "attachment_id"))
         if att is None or att.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
-        return web.Response(body=att.data,
-                            content_type=att.content_type or "application/octet-stream")
+        return web.Response(
+            body=att.data, content_type=att.content_type or "application/octet-stream"
+        )

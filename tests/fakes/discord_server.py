@@ -21,7 +21,6 @@ discord.py quirks worth knowing when driving a bot against this fake:
   before it IDENTIFYs again; a refused reconnect (503) logs an ERROR with traceback.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -70,8 +69,11 @@ class FakeDiscord(DiscordStore):
         echo_bot_voice_state: bool = True,
     ) -> None:
         super().__init__(token=token, application_id=application_id, bot_name=bot_name)
-        self.gateway = GatewayHub(self, heartbeat_interval_ms=heartbeat_interval_ms,
-                                  allowed_privileged_intents=allowed_privileged_intents)
+        self.gateway = GatewayHub(
+            self,
+            heartbeat_interval_ms=heartbeat_interval_ms,
+            allowed_privileged_intents=allowed_privileged_intents,
+        )
         self.gateway.on_voice_state = self._on_bot_voice_state
         self.echo_bot_voice_state = echo_bot_voice_state
         self.port = 0
@@ -89,8 +91,10 @@ class FakeDiscord(DiscordStore):
         return self.gateway.url
 
     async def start(self) -> None:
-        app = web.Application(client_max_size=256 * 1024 * 1024,
-                              middlewares=[make_middleware(self, ("/interactions/", "/webhooks/"))])
+        app = web.Application(
+            client_max_size=256 * 1024 * 1024,
+            middlewares=[make_middleware(self, ("/interactions/", "/webhooks/"))],
+        )
         RestRoutes(self, lambda: self.gateway.url).register(app)
         WebhookRoutes(self).register(app)
         app.router.add_get("/gateway", self.gateway.handle)
@@ -137,37 +141,54 @@ class FakeDiscord(DiscordStore):
 
     async def wait_until_ready(self, timeout: float = 15.0) -> GatewaySession:
         """Wait until a bot has identified, got READY + GUILD_CREATEs and is connected."""
+
         def check() -> GatewaySession | None:
             s = self.gateway.current
             return s if s is not None and s.ready and s.connected else None
+
         return await self.wait_for(check, timeout, "a bot to identify on the gateway")
 
-    async def wait_for_commands(self, guild_id: int | None = None, names: tuple[str, ...] = (),
-                                timeout: float = 15.0) -> list[Json]:
+    async def wait_for_commands(
+        self, guild_id: int | None = None, names: tuple[str, ...] = (), timeout: float = 15.0
+    ) -> list[Json]:
         """Wait until commands are synced (guild or global) and include `names`."""
+
         def check() -> list[Json] | None:
             cmds = self.commands.get(guild_id)
             have = {c["name"] for c in cmds or []}
             return cmds if cmds is not None and set(names) <= have else None
+
         return await self.wait_for(check, timeout, f"commands {names} synced to {guild_id}")
 
-    async def wait_for_gateway_op(self, op: int, predicate: Callable[[Any], bool] | None = None,
-                                  timeout: float = 10.0) -> GatewayRecord:
+    async def wait_for_gateway_op(
+        self, op: int, predicate: Callable[[Any], bool] | None = None, timeout: float = 10.0
+    ) -> GatewayRecord:
         """The first frame with `op` the bot sent us whose `d` matches `predicate`."""
+
         def check() -> GatewayRecord | None:
-            return next((r for r in self.gateway.received(op)
-                         if predicate is None or predicate(r.data)), None)
+            return next(
+                (r for r in self.gateway.received(op) if predicate is None or predicate(r.data)),
+                None,
+            )
+
         return await self.wait_for(check, timeout, f"gateway op {op} from the bot")
 
     async def wait_for_resume(self, count: int = 1, timeout: float = 15.0) -> None:
-        await self.wait_for(lambda: self.gateway.resume_count >= count and
-                            self.gateway.current is not None and self.gateway.current.connected,
-                            timeout, f"{count} gateway resume(s)")
+        await self.wait_for(
+            lambda: (
+                self.gateway.resume_count >= count
+                and self.gateway.current is not None
+                and self.gateway.current.connected
+            ),
+            timeout,
+            f"{count} gateway resume(s)",
+        )
 
     # -- interactions ----------------------------------------------------------------------
 
-    async def _dispatch_interaction(self, inter: FakeInteraction, data: Json,
-                                    message: Json | None = None) -> FakeInteraction:
+    async def _dispatch_interaction(
+        self, inter: FakeInteraction, data: Json, message: Json | None = None
+    ) -> FakeInteraction:
         inter.payload = base_payload(self, inter, data)
         if message is not None:
             inter.payload["message"] = message
@@ -192,10 +213,14 @@ class FakeDiscord(DiscordStore):
         `name` may name a subcommand: "quota set user". `strict` enforces required
         options, choices and min/max like Discord's client does.
         """
-        data = command_data(self, guild_id, channel_id, user_id, name, options or {},
-                            strict=strict)
-        inter = FakeInteraction(self, type=APPLICATION_COMMAND, guild_id=guild_id,
-                                channel_id=channel_id, user_id=user_id)
+        data = command_data(self, guild_id, channel_id, user_id, name, options or {}, strict=strict)
+        inter = FakeInteraction(
+            self,
+            type=APPLICATION_COMMAND,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+        )
         return await self._dispatch_interaction(inter, data)
 
     async def autocomplete_interaction(
@@ -207,10 +232,12 @@ class FakeDiscord(DiscordStore):
         options: Mapping[str, OptionValue],
         focused: str,
     ) -> FakeInteraction:
-        data = command_data(self, guild_id, channel_id, user_id, name, options,
-                            focused=focused, strict=False)
-        inter = FakeInteraction(self, type=AUTOCOMPLETE, guild_id=guild_id,
-                                channel_id=channel_id, user_id=user_id)
+        data = command_data(
+            self, guild_id, channel_id, user_id, name, options, focused=focused, strict=False
+        )
+        inter = FakeInteraction(
+            self, type=AUTOCOMPLETE, guild_id=guild_id, channel_id=channel_id, user_id=user_id
+        )
         return await self._dispatch_interaction(inter, data)
 
     async def autocomplete(
@@ -224,8 +251,9 @@ class FakeDiscord(DiscordStore):
         timeout: float = 5.0,
     ) -> list[Json]:
         """Send an AUTOCOMPLETE interaction and return the bot's choices."""
-        inter = await self.autocomplete_interaction(guild_id, channel_id, user_id, name,
-                                                    options, focused)
+        inter = await self.autocomplete_interaction(
+            guild_id, channel_id, user_id, name, options, focused
+        )
         await inter.wait_response(timeout)
         if inter.choices is None:
             raise AssertionError(f"bot answered autocomplete with {inter.callback}")
@@ -250,26 +278,45 @@ class FakeDiscord(DiscordStore):
         data: Json = {"custom_id": custom_id, "component_type": comp["type"]}
         if comp["type"] != 2:
             data["values"] = list(values or [])
-        inter = FakeInteraction(self, type=MESSAGE_COMPONENT, guild_id=guild_id,
-                                channel_id=channel_id, user_id=user_id,
-                                source_message_id=message_id)
+        inter = FakeInteraction(
+            self,
+            type=MESSAGE_COMPONENT,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            source_message_id=message_id,
+        )
         return await self._dispatch_interaction(inter, data, msg.payload())
 
-    async def click_button(self, guild_id: int, channel_id: int, user_id: int,
-                           message_id: int, custom_id: str, *,
-                           strict: bool = True) -> FakeInteraction:
-        return await self.use_component(guild_id, channel_id, user_id, message_id, custom_id,
-                                        strict=strict)
+    async def click_button(
+        self,
+        guild_id: int,
+        channel_id: int,
+        user_id: int,
+        message_id: int,
+        custom_id: str,
+        *,
+        strict: bool = True,
+    ) -> FakeInteraction:
+        return await self.use_component(
+            guild_id, channel_id, user_id, message_id, custom_id, strict=strict
+        )
 
-    async def submit_modal(self, opened_by: FakeInteraction,
-                           values: Mapping[str, str | list[str]]) -> FakeInteraction:
+    async def submit_modal(
+        self, opened_by: FakeInteraction, values: Mapping[str, str | list[str]]
+    ) -> FakeInteraction:
         """Submit the modal the bot opened in answer to `opened_by`."""
         modal = opened_by.modal
         if modal is None:
             raise ValueError(f"interaction {opened_by.id} was not answered with a modal")
-        inter = FakeInteraction(self, type=MODAL_SUBMIT, guild_id=opened_by.guild_id,
-                                channel_id=opened_by.channel_id, user_id=opened_by.user_id,
-                                source_message_id=opened_by.source_message_id)
+        inter = FakeInteraction(
+            self,
+            type=MODAL_SUBMIT,
+            guild_id=opened_by.guild_id,
+            channel_id=opened_by.channel_id,
+            user_id=opened_by.user_id,
+            source_message_id=opened_by.source_message_id,
+        )
         message = None
         if opened_by.source_message_id is not None:
             message = self.get_message(opened_by.source_message_id).payload()
@@ -280,31 +327,48 @@ class FakeDiscord(DiscordStore):
     def voice_state(self, guild_id: int, user_id: int) -> VoiceState | None:
         return self.guild(guild_id).voice_states.get(user_id)
 
-    async def set_voice_state(self, guild_id: int, user_id: int, channel_id: int | None,
-                              *, self_mute: bool = False, self_deaf: bool = False) -> None:
+    async def set_voice_state(
+        self,
+        guild_id: int,
+        user_id: int,
+        channel_id: int | None,
+        *,
+        self_mute: bool = False,
+        self_deaf: bool = False,
+    ) -> None:
         """Move a user into (or out of, with None) a voice channel: VOICE_STATE_UPDATE."""
         guild = self.guild(guild_id)
         if channel_id is not None and channel_id not in guild.channels:
             raise ValueError(f"channel {channel_id} is not in guild {guild_id}")
-        state = VoiceState(guild_id, user_id, channel_id, f"voice-session-{user_id}",
-                           self_mute=self_mute, self_deaf=self_deaf)
+        state = VoiceState(
+            guild_id,
+            user_id,
+            channel_id,
+            f"voice-session-{user_id}",
+            self_mute=self_mute,
+            self_deaf=self_deaf,
+        )
         if channel_id is None:
             guild.voice_states.pop(user_id, None)
         else:
             guild.voice_states[user_id] = state
         if self.gateway.current is not None:
-            await self.gateway.dispatch("VOICE_STATE_UPDATE",
-                                        state.payload(guild.members.get(user_id)))
+            await self.gateway.dispatch(
+                "VOICE_STATE_UPDATE", state.payload(guild.members.get(user_id))
+            )
         self.changes.notify()
 
     async def _on_bot_voice_state(self, session: GatewaySession, data: Json) -> None:
         if not self.echo_bot_voice_state or data.get("guild_id") is None:
             return
         channel = data.get("channel_id")
-        await self.set_voice_state(int(data["guild_id"]), self.bot.id,
-                                   int(channel) if channel else None,
-                                   self_mute=bool(data.get("self_mute")),
-                                   self_deaf=bool(data.get("self_deaf")))
+        await self.set_voice_state(
+            int(data["guild_id"]),
+            self.bot.id,
+            int(channel) if channel else None,
+            self_mute=bool(data.get("self_mute")),
+            self_deaf=bool(data.get("self_deaf")),
+        )
 
     # -- gateway control -------------------------------------------------------------------
 

@@ -42,13 +42,29 @@ class Perm:
     ALL = (1 << 53) - 1
 
     EVERYONE_DEFAULT = (
-        CREATE_INSTANT_INVITE | ADD_REACTIONS | VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS
-        | ATTACH_FILES | READ_MESSAGE_HISTORY | USE_EXTERNAL_EMOJIS | CONNECT | SPEAK | USE_VAD
-        | CHANGE_NICKNAME | USE_APPLICATION_COMMANDS
+        CREATE_INSTANT_INVITE
+        | ADD_REACTIONS
+        | VIEW_CHANNEL
+        | SEND_MESSAGES
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | USE_EXTERNAL_EMOJIS
+        | CONNECT
+        | SPEAK
+        | USE_VAD
+        | CHANGE_NICKNAME
+        | USE_APPLICATION_COMMANDS
     )
     BOT_DEFAULT = (
-        VIEW_CHANNEL | SEND_MESSAGES | EMBED_LINKS | ATTACH_FILES | READ_MESSAGE_HISTORY
-        | CONNECT | SPEAK | USE_APPLICATION_COMMANDS
+        VIEW_CHANNEL
+        | SEND_MESSAGES
+        | EMBED_LINKS
+        | ATTACH_FILES
+        | READ_MESSAGE_HISTORY
+        | CONNECT
+        | SPEAK
+        | USE_APPLICATION_COMMANDS
     )
 
 
@@ -141,8 +157,12 @@ class Overwrite:
     deny: int = 0
 
     def payload(self) -> Json:
-        return {"id": str(self.id), "type": self.type,
-                "allow": str(self.allow), "deny": str(self.deny)}
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "allow": str(self.allow),
+            "deny": str(self.deny),
+        }
 
 
 @dataclass
@@ -171,8 +191,13 @@ class FakeChannel:
         if self.type in (ChannelType.TEXT, ChannelType.NEWS):
             data.update(topic=None, rate_limit_per_user=0, last_message_id=None)
         if self.type in (ChannelType.VOICE, ChannelType.STAGE):
-            data.update(bitrate=self.bitrate, user_limit=self.user_limit, rtc_region=None,
-                        rate_limit_per_user=0, last_message_id=None)
+            data.update(
+                bitrate=self.bitrate,
+                user_limit=self.user_limit,
+                rtc_region=None,
+                rate_limit_per_user=0,
+                last_message_id=None,
+            )
         if include_guild_id:
             data["guild_id"] = str(self.guild_id)
         return data
@@ -452,8 +477,10 @@ class FakeMessage:
             "edited_timestamp": iso(self.edited_at) if self.edited_at else None,
             "tts": False,
             "mention_everyone": everyone,
-            "mentions": [{"id": str(u), "username": str(u), "discriminator": "0",
-                          "avatar": None} for u in users],
+            "mentions": [
+                {"id": str(u), "username": str(u), "discriminator": "0", "avatar": None}
+                for u in users
+            ],
             "mention_roles": [str(r) for r in roles],
             "attachments": [a.payload() for a in self.attachments],
             "embeds": self.embeds,
@@ -510,4 +537,3 @@ class GatewayRecord:
     event: str | None
     session_id: str | None
     at: float = field(default_factory=time.monotonic)
-

@@ -4,7 +4,6 @@
 recorded requests) and the change notifier that the test-side `wait_for_*` helpers use.
 """
 
-
 from __future__ import annotations
 
 import asyncio
@@ -61,8 +60,12 @@ class ApiError(Exception):
 
 
 def invalid_form(field: str, message: str) -> ApiError:
-    return ApiError(400, 50035, "Invalid Form Body",
-                    {field: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}})
+    return ApiError(
+        400,
+        50035,
+        "Invalid Form Body",
+        {field: {"_errors": [{"code": "BASE_TYPE_INVALID", "message": message}]}},
+    )
 
 
 @dataclass
@@ -154,11 +157,23 @@ class DiscordStore:
         self.changes.notify()
         return guild
 
-    def add_role(self, guild_id: int, name: str, permissions: int = 0, *,
-                 role_id: int | None = None, managed: bool = False) -> FakeRole:
+    def add_role(
+        self,
+        guild_id: int,
+        name: str,
+        permissions: int = 0,
+        *,
+        role_id: int | None = None,
+        managed: bool = False,
+    ) -> FakeRole:
         guild = self.guilds[guild_id]
-        role = FakeRole(role_id or self.snowflake(), name, permissions,
-                        position=len(guild.roles), managed=managed)
+        role = FakeRole(
+            role_id or self.snowflake(),
+            name,
+            permissions,
+            position=len(guild.roles),
+            managed=managed,
+        )
         guild.roles[role.id] = role
         return role
 
@@ -173,9 +188,15 @@ class DiscordStore:
         parent_id: int | None = None,
     ) -> FakeChannel:
         guild = self.guilds[guild_id]
-        channel = FakeChannel(channel_id or self.snowflake(), guild_id, name, type,
-                              position=len(guild.channels), parent_id=parent_id,
-                              overwrites=list(overwrites))
+        channel = FakeChannel(
+            channel_id or self.snowflake(),
+            guild_id,
+            name,
+            type,
+            position=len(guild.channels),
+            parent_id=parent_id,
+            overwrites=list(overwrites),
+        )
         guild.channels[channel.id] = channel
         return channel
 
@@ -217,11 +238,16 @@ class DiscordStore:
             raise ApiError(404, 10004, "Unknown Guild")
         return self.guilds[guild_id]
 
-    def channel_messages(self, channel_id: int, *, include_deleted: bool = False,
-                         include_ephemeral: bool = True) -> list[FakeMessage]:
-        return [m for m in self.messages.values() if m.channel_id == channel_id
-                and (include_deleted or not m.deleted)
-                and (include_ephemeral or not m.ephemeral)]
+    def channel_messages(
+        self, channel_id: int, *, include_deleted: bool = False, include_ephemeral: bool = True
+    ) -> list[FakeMessage]:
+        return [
+            m
+            for m in self.messages.values()
+            if m.channel_id == channel_id
+            and (include_deleted or not m.deleted)
+            and (include_ephemeral or not m.ephemeral)
+        ]
 
     def commands_for(self, guild_id: int | None = None) -> list[Json]:
         return self.commands.get(guild_id, [])
@@ -237,15 +263,17 @@ class DiscordStore:
 
     def new_message(self, channel_id: int, author: FakeUser, **fields: Any) -> FakeMessage:
         channel = self.find_channel(channel_id)
-        return FakeMessage(self.snowflake(), channel_id, channel.guild_id if channel else None,
-                           author, **fields)
+        return FakeMessage(
+            self.snowflake(), channel_id, channel.guild_id if channel else None, author, **fields
+        )
 
     def upload_limit(self, channel_id: int) -> int:
         channel = self.find_channel(channel_id)
         return self.guilds[channel.guild_id].upload_limit if channel else upload_limit_for_tier(0)
 
-    def apply_body(self, msg: FakeMessage, body: Json, uploads: list[Upload], *,
-                   creating: bool) -> None:
+    def apply_body(
+        self, msg: FakeMessage, body: Json, uploads: list[Upload], *, creating: bool
+    ) -> None:
         """Apply a create/edit JSON body (plus uploaded files) to `msg`, Discord-style."""
         limit = self.upload_limit(msg.channel_id)
         for up in uploads:
@@ -262,13 +290,15 @@ class DiscordStore:
         flags = body.get("flags")
         if flags is not None:
             settable = SUPPRESS_EMBEDS | (
-                MessageFlag.EPHEMERAL | SUPPRESS_NOTIFICATIONS if creating else 0)
+                MessageFlag.EPHEMERAL | SUPPRESS_NOTIFICATIONS if creating else 0
+            )
             msg.flags = (msg.flags & ~SUPPRESS_EMBEDS) | (int(flags) & settable)
         self._apply_attachments(msg, body, uploads, creating=creating)
         self._validate(msg, creating=creating)
 
-    def _apply_attachments(self, msg: FakeMessage, body: Json, uploads: list[Upload], *,
-                           creating: bool) -> None:
+    def _apply_attachments(
+        self, msg: FakeMessage, body: Json, uploads: list[Upload], *, creating: bool
+    ) -> None:
         by_index = {up.index: up for up in uploads}
         used: set[int] = set()
         if "attachments" in body or creating:
@@ -293,8 +323,15 @@ class DiscordStore:
         if content_type in (None, "application/octet-stream"):
             content_type = mimetypes.guess_type(filename)[0] or content_type
         url = f"{self.base_url}/attachments/{msg.channel_id}/{att_id}/{filename}"
-        return FakeAttachment(att_id, filename, up.data, url, content_type,
-                              entry.get("description"), ephemeral=msg.ephemeral)
+        return FakeAttachment(
+            att_id,
+            filename,
+            up.data,
+            url,
+            content_type,
+            entry.get("description"),
+            ephemeral=msg.ephemeral,
+        )
 
     @staticmethod
     def _validate(msg: FakeMessage, *, creating: bool) -> None:
@@ -346,8 +383,9 @@ class DiscordStore:
 
     # -- waiting ---------------------------------------------------------------------------
 
-    async def wait_for(self, check: Callable[[], T | None], timeout: float = 10.0,
-                       what: str = "a condition") -> T:
+    async def wait_for(
+        self, check: Callable[[], T | None], timeout: float = 10.0, what: str = "a condition"
+    ) -> T:
         return await self.changes.wait_for(check, timeout, what)
 
     async def wait_for_message(
@@ -357,6 +395,7 @@ class DiscordStore:
         timeout: float = 10.0,
     ) -> FakeMessage:
         """The first (oldest) live message in `channel_id` matching `predicate`."""
+
         def check() -> FakeMessage | None:
             for msg in self.messages.values():
                 if msg.deleted or (channel_id is not None and msg.channel_id != channel_id):
@@ -364,11 +403,20 @@ class DiscordStore:
                 if predicate is None or predicate(msg):
                     return msg
             return None
+
         return await self.wait_for(check, timeout, f"a message in channel {channel_id}")
 
-    async def wait_for_request(self, method: str, path_contains: str,
-                               timeout: float = 10.0) -> RecordedRequest:
+    async def wait_for_request(
+        self, method: str, path_contains: str, timeout: float = 10.0
+    ) -> RecordedRequest:
         def check() -> RecordedRequest | None:
-            return next((r for r in self.requests if r.method == method.upper()
-                         and path_contains in r.path and r.status), None)
+            return next(
+                (
+                    r
+                    for r in self.requests
+                    if r.method == method.upper() and path_contains in r.path and r.status
+                ),
+                None,
+            )
+
         return await self.wait_for(check, timeout, f"{method} *{path_contains}*")

@@ -65,8 +65,9 @@ class WebhookRoutes:
         payload = body.dict
         kind = int(payload.get("type", 0))
         if kind not in ALLOWED_CALLBACKS[inter.type]:
-            raise invalid_form("type", f"callback type {kind} is invalid for interaction "
-                                       f"type {inter.type}")
+            raise invalid_form(
+                "type", f"callback type {kind} is invalid for interaction type {inter.type}"
+            )
         data: Json = payload.get("data") or {}
         resource: Json = {"type": kind}
         if kind == AUTOCOMPLETE_RESULT and len(data.get("choices", [])) > 25:
@@ -74,27 +75,33 @@ class WebhookRoutes:
         msg = self._apply_callback(inter, kind, data, body.uploads)
         if msg is not None:
             resource["message"] = msg.payload()
-        inter.callback = CallbackRecord(kind, data, now, now - sent,
-                                        [(u.filename, len(u.data)) for u in body.uploads])
+        inter.callback = CallbackRecord(
+            kind, data, now, now - sent, [(u.filename, len(u.data)) for u in body.uploads]
+        )
         store.changes.notify()
         if request.query.get("with_response") not in ("1", "true", "True"):
             return no_content()
-        reply: Json = {"id": str(inter.id), "type": inter.type,
-                       "response_message_loading": kind == DEFERRED,
-                       "response_message_ephemeral": bool(msg and msg.ephemeral)}
+        reply: Json = {
+            "id": str(inter.id),
+            "type": inter.type,
+            "response_message_loading": kind == DEFERRED,
+            "response_message_ephemeral": bool(msg and msg.ephemeral),
+        }
         if msg is not None:
             reply["response_message_id"] = str(msg.id)
         return json_reply({"interaction": reply, "resource": resource})
 
-    def _apply_callback(self, inter: FakeInteraction, kind: int, data: Json,
-                        uploads: list[Upload]) -> FakeMessage | None:
+    def _apply_callback(
+        self, inter: FakeInteraction, kind: int, data: Json, uploads: list[Upload]
+    ) -> FakeMessage | None:
         store = self.store
         via = f"POST /interactions/{{id}}/{{token}}/callback type {kind}"
         if kind in (MESSAGE, DEFERRED):
             msg = self._new_response(inter)
             if kind == DEFERRED:
-                msg.flags = MessageFlag.LOADING | (int(data.get("flags") or 0)
-                                                   & MessageFlag.EPHEMERAL)
+                msg.flags = MessageFlag.LOADING | (
+                    int(data.get("flags") or 0) & MessageFlag.EPHEMERAL
+                )
             else:
                 store.apply_body(msg, data, uploads, creating=True)
             inter.original_message_id = msg.id
@@ -110,15 +117,22 @@ class WebhookRoutes:
     def _new_response(self, inter: FakeInteraction) -> FakeMessage:
         store = self.store
         user = store.users[inter.user_id]
-        metadata: Json = {"id": str(inter.id), "type": inter.type, "user": user.payload(),
-                          "authorizing_integration_owners": {"0": str(inter.guild_id)}}
+        metadata: Json = {
+            "id": str(inter.id),
+            "type": inter.type,
+            "user": user.payload(),
+            "authorizing_integration_owners": {"0": str(inter.guild_id)},
+        }
         if inter.source_message_id is not None:
             metadata["interacted_message_id"] = str(inter.source_message_id)
         return store.new_message(
-            inter.channel_id, store.bot,
+            inter.channel_id,
+            store.bot,
             type=20 if inter.type == APPLICATION_COMMAND else 0,
-            webhook_id=store.application_id, application_id=store.application_id,
-            interaction_metadata=metadata)
+            webhook_id=store.application_id,
+            application_id=store.application_id,
+            interaction_metadata=metadata,
+        )
 
     # -- webhook message routes -----------------------------------------------------------
 
@@ -149,15 +163,19 @@ class WebhookRoutes:
     async def edit_message(self, request: web.Request) -> web.Response:
         _, msg = self._message(request)
         body = body_of(request)
-        self.store.edit_message(msg, body.dict, body.uploads,
-                                f"PATCH /webhooks/{{app}}/{{token}}/messages/"
-                                f"{request.match_info['message_id']}")
+        self.store.edit_message(
+            msg,
+            body.dict,
+            body.uploads,
+            f"PATCH /webhooks/{{app}}/{{token}}/messages/{request.match_info['message_id']}",
+        )
         return json_reply(msg.payload())
 
     async def delete_message(self, request: web.Request) -> web.Response:
         _, msg = self._message(request)
-        self.store.delete_message(msg, "DELETE /webhooks/{app}/{token}/messages/"
-                                  + request.match_info["message_id"])
+        self.store.delete_message(
+            msg, "DELETE /webhooks/{app}/{token}/messages/" + request.match_info["message_id"]
+        )
         return no_content()
 
     async def followup(self, request: web.Request) -> web.Response:
@@ -169,8 +187,12 @@ class WebhookRoutes:
         if original is not None and original.loading and not original.deleted:
             # Discord: the first followup after a deferred response replaces the
             # "thinking..." message instead of creating a new one (ephemerality inherited).
-            self.store.edit_message(original, body.dict, body.uploads,
-                                    "POST /webhooks/{app}/{token} (replaces deferred)")
+            self.store.edit_message(
+                original,
+                body.dict,
+                body.uploads,
+                "POST /webhooks/{app}/{token} (replaces deferred)",
+            )
             msg = original
         else:
             msg = self._new_response(inter)

@@ -39,8 +39,9 @@ class PingView(discord.ui.View):
 
     @discord.ui.button(label="Again", custom_id="ping:again", style=discord.ButtonStyle.primary)
     async def again(self, interaction: discord.Interaction, button: discord.ui.Button) -> None:
-        await interaction.response.edit_message(content=f"clicked by {interaction.user.id}",
-                                                view=None)
+        await interaction.response.edit_message(
+            content=f"clicked by {interaction.user.id}", view=None
+        )
 
 
 class NameForm(discord.ui.Modal, title="Name it"):
@@ -54,24 +55,32 @@ class NameForm(discord.ui.Modal, title="Name it"):
 
 class QuotaGroup(app_commands.Group):
     @app_commands.command(name="set", description="Set a member's quota")
-    async def set_(self, interaction: discord.Interaction, user: discord.Member,
-                   amount: app_commands.Range[int, 1, 100]) -> None:
+    async def set_(
+        self,
+        interaction: discord.Interaction,
+        user: discord.Member,
+        amount: app_commands.Range[int, 1, 100],
+    ) -> None:
         await interaction.response.send_message(
-            f"{type(user).__name__}:{user.id}:{amount}", ephemeral=True)
+            f"{type(user).__name__}:{user.id}:{amount}", ephemeral=True
+        )
 
     limit = app_commands.Group(name="limit", description="Limits")
 
     @limit.command(name="where", description="Role and voice channel options")
-    async def where(self, interaction: discord.Interaction, role: discord.Role,
-                    channel: discord.VoiceChannel) -> None:
+    async def where(
+        self, interaction: discord.Interaction, role: discord.Role, channel: discord.VoiceChannel
+    ) -> None:
         await interaction.response.send_message(f"{role.name}@{channel.name}")
 
 
 class FakeTestBot(commands.Bot):
     def __init__(self) -> None:
-        super().__init__(command_prefix=commands.when_mentioned,
-                         intents=discord.Intents.default(),
-                         allowed_mentions=discord.AllowedMentions.none())
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=discord.Intents.default(),
+            allowed_mentions=discord.AllowedMentions.none(),
+        )
         self.release_slow = asyncio.Event()
         self.slow_errors: list[discord.HTTPException] = []
         self.slow_done = asyncio.Event()
@@ -83,8 +92,10 @@ class FakeTestBot(commands.Bot):
         async def ping(interaction: discord.Interaction) -> None:
             await interaction.response.defer(thinking=True)
             await interaction.edit_original_response(
-                content="pong", view=PingView(),
-                attachments=[discord.File(io.BytesIO(FILE_BYTES), "pong.wav")])
+                content="pong",
+                view=PingView(),
+                attachments=[discord.File(io.BytesIO(FILE_BYTES), "pong.wav")],
+            )
 
         @tree.command(name="slow", description="Defer and finish after the token died")
         async def slow(interaction: discord.Interaction) -> None:
@@ -106,10 +117,13 @@ class FakeTestBot(commands.Bot):
             await interaction.response.send_message(prompt)
 
         @music.autocomplete("prompt")
-        async def music_prompt(interaction: discord.Interaction,
-                               current: str) -> list[app_commands.Choice[str]]:
-            return [app_commands.Choice(name=f"{current} {i}", value=f"{current}-{i}")
-                    for i in range(30)][:25]
+        async def music_prompt(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            return [
+                app_commands.Choice(name=f"{current} {i}", value=f"{current}-{i}")
+                for i in range(30)
+            ][:25]
 
         @tree.command(name="form", description="Open a modal")
         async def form(interaction: discord.Interaction) -> None:
@@ -146,7 +160,8 @@ def test_point_discord_py_at_restores_globals(fake_discord: FakeDiscord) -> None
 
 
 async def test_ping_defers_edits_with_file_and_button(
-        fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
     fake = fake_discord
     stored = {c["name"]: c for c in fake.commands_for(GUILD_ID)}
     assert {"ping", "slow", "music", "quota"} <= set(stored)
@@ -167,33 +182,48 @@ async def test_ping_defers_edits_with_file_and_button(
     patch = await fake.wait_for_request("PATCH", "/messages/@original")
     assert patch.files == [("files[0]", "pong.wav", len(FILE_BYTES))]
 
-    click = await fake.click_button(GUILD_ID, TEXT_CHANNEL_ID, OTHER_MEMBER_ID, msg.id,
-                                    "ping:again")
+    click = await fake.click_button(
+        GUILD_ID, TEXT_CHANNEL_ID, OTHER_MEMBER_ID, msg.id, "ping:again"
+    )
     assert (await click.wait_response(timeout=3)).type == 7
     assert msg.content == f"clicked by {OTHER_MEMBER_ID}" and msg.components == []
     assert fake.unknown_routes == []
 
 
 async def test_subcommand_autocomplete_and_channel_upload(
-        fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
     fake = fake_discord
     member = fake.guilds[GUILD_ID].members[OTHER_MEMBER_ID]
-    inter = await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "quota set",
-                                      {"user": member, "amount": 7})
+    inter = await fake.invoke_command(
+        GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "quota set", {"user": member, "amount": 7}
+    )
     reply = await inter.wait_for_original(timeout=3)
     assert reply.content == f"Member:{OTHER_MEMBER_ID}:7" and reply.ephemeral
     with pytest.raises(ValueError, match="outside"):
-        await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "quota set",
-                                  {"user": member, "amount": 0})
-    where = await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "quota limit where",
-                                      {"role": MANAGER_ROLE_ID, "channel": VOICE_CHANNEL_ID})
+        await fake.invoke_command(
+            GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "quota set", {"user": member, "amount": 0}
+        )
+    where = await fake.invoke_command(
+        GUILD_ID,
+        TEXT_CHANNEL_ID,
+        MEMBER_ID,
+        "quota limit where",
+        {"role": MANAGER_ROLE_ID, "channel": VOICE_CHANNEL_ID},
+    )
     assert (await where.wait_for_original(timeout=3)).content == "Server Manager@Lounge"
     with pytest.raises(ValueError, match="not of types"):
-        await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "quota limit where",
-                                  {"role": MANAGER_ROLE_ID, "channel": TEXT_CHANNEL_ID})
+        await fake.invoke_command(
+            GUILD_ID,
+            TEXT_CHANNEL_ID,
+            MEMBER_ID,
+            "quota limit where",
+            {"role": MANAGER_ROLE_ID, "channel": TEXT_CHANNEL_ID},
+        )
 
-    choices = await fake.autocomplete(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "music",
-                                      {"prompt": "lo-fi"}, focused="prompt")
+    choices = await fake.autocomplete(
+        GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "music", {"prompt": "lo-fi"}, focused="prompt"
+    )
     assert len(choices) == 25 and choices[0] == {"name": "lo-fi 0", "value": "lo-fi-0"}
 
     channel = bot.get_channel(TEXT_CHANNEL_ID)
@@ -216,8 +246,7 @@ async def test_modal_submit_and_followups(fake_discord: FakeDiscord, bot: FakeTe
     assert second.content == "second" and len(submit.followups) == 1
 
 
-async def test_expired_token_gives_401_50027(fake_discord: FakeDiscord,
-                                             bot: FakeTestBot) -> None:
+async def test_expired_token_gives_401_50027(fake_discord: FakeDiscord, bot: FakeTestBot) -> None:
     fake = fake_discord
     inter = await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "slow")
     await fake.wait_for_request("GET", "/messages/@original", timeout=3)
@@ -230,8 +259,9 @@ async def test_expired_token_gives_401_50027(fake_discord: FakeDiscord,
     assert msg.history[-1].via.startswith("PATCH /channels/")
 
 
-async def test_drop_gateway_resumes_and_outage_recovers(fake_discord: FakeDiscord,
-                                                        bot: FakeTestBot) -> None:
+async def test_drop_gateway_resumes_and_outage_recovers(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
     fake = fake_discord
     await fake.drop_gateway()
     await fake.wait_for_resume(1, timeout=5)
@@ -246,8 +276,11 @@ async def test_drop_gateway_resumes_and_outage_recovers(fake_discord: FakeDiscor
     await fake.wait_for_resume(2, timeout=10)
     guild = bot.get_guild(GUILD_ID)
     assert guild is not None
-    await fake.wait_for(lambda: (m := guild.get_member(MEMBER_ID)) is not None
-                        and m.voice is not None, 3, "replayed voice state")
+    await fake.wait_for(
+        lambda: (m := guild.get_member(MEMBER_ID)) is not None and m.voice is not None,
+        3,
+        "replayed voice state",
+    )
     assert fake.gateway.identify_count == 1
 
 
@@ -256,7 +289,8 @@ async def test_bot_voice_join_is_recorded(fake_discord: FakeDiscord, bot: FakeTe
     assert ws is not None
     await ws.voice_state(GUILD_ID, VOICE_CHANNEL_ID, self_deaf=True)
     record = await fake_discord.wait_for_gateway_op(
-        4, lambda d: str(d["channel_id"]) == str(VOICE_CHANNEL_ID), timeout=3)
+        4, lambda d: str(d["channel_id"]) == str(VOICE_CHANNEL_ID), timeout=3
+    )
     assert int(record.data["guild_id"]) == GUILD_ID  # discord.py sends ints here
     state = fake_discord.voice_state(GUILD_ID, fake_discord.bot.id)
     assert state is not None and state.channel_id == VOICE_CHANNEL_ID
@@ -316,10 +350,25 @@ async def test_raw_gateway_and_interaction_rules(fake_discord: FakeDiscord) -> N
         inter = await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "ping")
         event = await ws.receive_json()
         assert event["t"] == "INTERACTION_CREATE" and event["s"] == 3
-        required = {"id", "application_id", "type", "token", "version", "data",
-                    "attachment_size_limit", "guild_id", "channel", "channel_id", "member",
-                    "app_permissions", "locale", "guild_locale", "entitlements",
-                    "authorizing_integration_owners", "context"}
+        required = {
+            "id",
+            "application_id",
+            "type",
+            "token",
+            "version",
+            "data",
+            "attachment_size_limit",
+            "guild_id",
+            "channel",
+            "channel_id",
+            "member",
+            "app_permissions",
+            "locale",
+            "guild_locale",
+            "entitlements",
+            "authorizing_integration_owners",
+            "context",
+        }
         assert required <= set(event["d"])
         callback = f"{fake.api_base_url}/interactions/{inter.id}/{inter.token}/callback"
         answer = {"type": 4, "data": {"content": "hi"}}
@@ -371,16 +420,22 @@ SUBPROCESS_BOT = textwrap.dedent("""
 async def test_bot_in_a_subprocess(fake_discord: FakeDiscord) -> None:
     fake = fake_discord
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SUBPROCESS_BOT, env={**fake.env(), "PATH": "/usr/bin:/bin"},
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-c",
+        SUBPROCESS_BOT,
+        env={**fake.env(), "PATH": "/usr/bin:/bin"},
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         await fake.wait_until_ready(timeout=15)
         await fake.wait_for_commands(GUILD_ID, ("hello",), timeout=15)
         inter = await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "hello")
         msg = await inter.wait_for_original(timeout=5)
         assert msg.content == f"hi from pid {proc.pid}"
-        assert json.loads(json.dumps(msg.payload()))["interaction_metadata"]["user"]["id"] == \
-            str(MEMBER_ID)
+        assert json.loads(json.dumps(msg.payload()))["interaction_metadata"]["user"]["id"] == str(
+            MEMBER_ID
+        )
     finally:
         proc.terminate()
         _, stderr = await asyncio.wait_for(proc.communicate(), 10)

@@ -34,8 +34,9 @@ def _assert_documented(spec_name: str, path: str, body: dict[str, Any]) -> None:
     if not (REFERENCE_DIR / spec_name).exists():
         # The published documents live in ../shared beside the checkout; without
         # them only the exact-body assertions of each test run.
-        warnings.warn(f"{spec_name} not found in {REFERENCE_DIR}: schema check skipped",
-                      stacklevel=2)
+        warnings.warn(
+            f"{spec_name} not found in {REFERENCE_DIR}: schema check skipped", stacklevel=2
+        )
         return
     spec, schema = _request_schema(spec_name, path)
     if "$ref" in schema:

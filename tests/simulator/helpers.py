@@ -16,22 +16,23 @@ RACHEL = "21m00Tcm4TlvDq8ikWAM"
 AIML_ERROR_KEYS = {"message", "path", "requestId", "statusCode", "timestamp"}
 
 
-async def submit(http: aiohttp.ClientSession, base: str, body: dict[str, Any]
-                 ) -> dict[str, Any]:
+async def submit(http: aiohttp.ClientSession, base: str, body: dict[str, Any]) -> dict[str, Any]:
     async with http.post(f"{base}/v2/generate/audio", json=body, headers=AIML) as resp:
         assert resp.status == 201, await resp.text()
         return await resp.json()
 
 
 async def poll(http: aiohttp.ClientSession, base: str, job_id: str) -> dict[str, Any]:
-    async with http.get(f"{base}/v2/generate/audio", params={"generation_id": job_id},
-                        headers=AIML) as resp:
+    async with http.get(
+        f"{base}/v2/generate/audio", params={"generation_id": job_id}, headers=AIML
+    ) as resp:
         assert resp.status == 200, await resp.text()
         return await resp.json()
 
 
-async def wait_done(http: aiohttp.ClientSession, base: str, job_id: str,
-                    limit_s: float = 5.0) -> tuple[dict[str, Any], list[str]]:
+async def wait_done(
+    http: aiohttp.ClientSession, base: str, job_id: str, limit_s: float = 5.0
+) -> tuple[dict[str, Any], list[str]]:
     """Poll every 20 ms until the job leaves the pending states; returns (reply, seen)."""
     seen: list[str] = []
     deadline = time.monotonic() + limit_s

@@ -20,8 +20,13 @@ _DEFAULT_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference
 REFERENCE_DIR = Path(os.environ.get("FOLEY_REFERENCE_DIR", str(_DEFAULT_REFERENCE)))
 
 _TYPES: dict[str, tuple[type, ...]] = {
-    "string": (str,), "integer": (int,), "number": (int, float), "boolean": (bool,),
-    "array": (list,), "object": (dict,), "null": (type(None),),
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "array": (list,),
+    "object": (dict,),
+    "null": (type(None),),
 }
 
 
@@ -36,8 +41,7 @@ def _type_ok(value: Any, type_name: str) -> bool:
     return isinstance(value, _TYPES[type_name])
 
 
-def check(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str = "$"
-          ) -> list[str]:
+def check(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str = "$") -> list[str]:
     if "$ref" in schema:
         target: Any = spec
         for part in schema["$ref"].removeprefix("#/").split("/"):
@@ -76,7 +80,8 @@ def check(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str =
     return problems
 
 
-def response_schema(spec: dict[str, Any], path: str, method: str, status: str = "200"
-                    ) -> dict[str, Any]:
+def response_schema(
+    spec: dict[str, Any], path: str, method: str, status: str = "200"
+) -> dict[str, Any]:
     content = spec["paths"][path][method]["responses"][status]["content"]
     return content["application/json"]["schema"]

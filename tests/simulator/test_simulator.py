@@ -23,8 +23,9 @@ async def test_stable_audio_lifecycle_and_download(
 ) -> None:
     base = simulator.base_url
     started = time.monotonic()
-    reply = await submit(http, base, {"model": "stable-audio", "prompt": "lo-fi",
-                                      "seconds_total": 5, "steps": 10})
+    reply = await submit(
+        http, base, {"model": "stable-audio", "prompt": "lo-fi", "seconds_total": 5, "steps": 10}
+    )
     assert reply["status"] == "queued"
     assert reply["id"].endswith(":stable-audio")
     assert reply["meta"]["usage"]["credits_used"] == 252 * 10
@@ -51,8 +52,11 @@ async def test_stable_audio_lifecycle_and_download(
 async def test_eleven_music_is_mp3_of_requested_length(
     simulator: Simulator, http: aiohttp.ClientSession, tmp_path: Path
 ) -> None:
-    reply = await submit(http, simulator.base_url, {
-        "model": "elevenlabs/eleven_music", "prompt": "piano", "music_length_ms": 12_000})
+    reply = await submit(
+        http,
+        simulator.base_url,
+        {"model": "elevenlabs/eleven_music", "prompt": "piano", "music_length_ms": 12_000},
+    )
     assert reply["id"].endswith(":elevenlabs/eleven_music")
     assert reply["meta"]["usage"]["credits_used"] == 12 * simulator.pricing.eleven_music_per_second
     done, _ = await wait_done(http, simulator.base_url, reply["id"])
@@ -71,33 +75,43 @@ async def test_defaults_applied(simulator: Simulator, http: aiohttp.ClientSessio
     job = simulator.jobs[reply["id"]]
     assert job.params["seconds_total"] == 30 and job.params["steps"] == 100
     assert reply["meta"]["usage"]["credits_used"] == 25_200
-    music = await submit(http, simulator.base_url,
-                         {"model": "elevenlabs/eleven_music", "prompt": "x"})
+    music = await submit(
+        http, simulator.base_url, {"model": "elevenlabs/eleven_music", "prompt": "x"}
+    )
     assert simulator.jobs[music["id"]].params["music_length_ms"] == 10_000
 
 
-@pytest.mark.parametrize(("body", "field"), [
-    ({"model": "stable-audio"}, "prompt"),
-    ({"model": "stable-audio", "prompt": 5}, "prompt"),
-    ({"model": "stable-audio", "prompt": "x", "seconds_total": 0}, "seconds_total"),
-    ({"model": "stable-audio", "prompt": "x", "seconds_total": 48}, "seconds_total"),
-    ({"model": "stable-audio", "prompt": "x", "seconds_total": 2.5}, "seconds_total"),
-    ({"model": "stable-audio", "prompt": "x", "seconds_total": "10"}, "seconds_total"),
-    ({"model": "stable-audio", "prompt": "x", "seconds_start": 0}, "seconds_start"),
-    ({"model": "stable-audio", "prompt": "x", "steps": 1001}, "steps"),
-    ({"model": "stable-audio", "prompt": "x", "steps": True}, "steps"),
-    ({"model": "elevenlabs/eleven_music", "prompt": "x" * 2001}, "prompt"),
-    ({"model": "elevenlabs/eleven_music", "prompt": "x", "music_length_ms": 9_999},
-     "music_length_ms"),
-    ({"model": "elevenlabs/eleven_music", "prompt": "x", "music_length_ms": 300_001},
-     "music_length_ms"),
-    ({"model": "google/not-a-model", "prompt": "x"}, "model"),
-    ({"prompt": "x"}, "model"),
-])
-async def test_submit_validation(simulator: Simulator, http: aiohttp.ClientSession,
-                                 body: dict[str, object], field: str) -> None:
-    async with http.post(f"{simulator.base_url}/v2/generate/audio", json=body,
-                         headers=AIML) as resp:
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"model": "stable-audio"}, "prompt"),
+        ({"model": "stable-audio", "prompt": 5}, "prompt"),
+        ({"model": "stable-audio", "prompt": "x", "seconds_total": 0}, "seconds_total"),
+        ({"model": "stable-audio", "prompt": "x", "seconds_total": 48}, "seconds_total"),
+        ({"model": "stable-audio", "prompt": "x", "seconds_total": 2.5}, "seconds_total"),
+        ({"model": "stable-audio", "prompt": "x", "seconds_total": "10"}, "seconds_total"),
+        ({"model": "stable-audio", "prompt": "x", "seconds_start": 0}, "seconds_start"),
+        ({"model": "stable-audio", "prompt": "x", "steps": 1001}, "steps"),
+        ({"model": "stable-audio", "prompt": "x", "steps": True}, "steps"),
+        ({"model": "elevenlabs/eleven_music", "prompt": "x" * 2001}, "prompt"),
+        (
+            {"model": "elevenlabs/eleven_music", "prompt": "x", "music_length_ms": 9_999},
+            "music_length_ms",
+        ),
+        (
+            {"model": "elevenlabs/eleven_music", "prompt": "x", "music_length_ms": 300_001},
+            "music_length_ms",
+        ),
+        ({"model": "google/not-a-model", "prompt": "x"}, "model"),
+        ({"prompt": "x"}, "model"),
+    ],
+)
+async def test_submit_validation(
+    simulator: Simulator, http: aiohttp.ClientSession, body: dict[str, object], field: str
+) -> None:
+    async with http.post(
+        f"{simulator.base_url}/v2/generate/audio", json=body, headers=AIML
+    ) as resp:
         assert resp.status == 400
         err = await resp.json()
     assert set(err) == AIML_ERROR_KEYS
@@ -106,37 +120,45 @@ async def test_submit_validation(simulator: Simulator, http: aiohttp.ClientSessi
     assert simulator.jobs == {}
 
 
-async def test_submit_rejects_non_json(simulator: Simulator,
-                                       http: aiohttp.ClientSession) -> None:
-    async with http.post(f"{simulator.base_url}/v2/generate/audio", data=b"[1,2",
-                         headers=AIML) as resp:
+async def test_submit_rejects_non_json(simulator: Simulator, http: aiohttp.ClientSession) -> None:
+    async with http.post(
+        f"{simulator.base_url}/v2/generate/audio", data=b"[1,2", headers=AIML
+    ) as resp:
         assert resp.status == 400
         assert set(await resp.json()) == AIML_ERROR_KEYS
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Bearer wrong"}, {"Authorization": "sim-aiml-key"},
-    {"xi-api-key": "sim-aiml-key"},
-])
-async def test_aimlapi_auth(simulator: Simulator, http: aiohttp.ClientSession,
-                            headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "sim-aiml-key"},
+        {"xi-api-key": "sim-aiml-key"},
+    ],
+)
+async def test_aimlapi_auth(
+    simulator: Simulator, http: aiohttp.ClientSession, headers: dict[str, str]
+) -> None:
     body = {"model": "stable-audio", "prompt": "x"}
-    async with http.post(f"{simulator.base_url}/v2/generate/audio", json=body,
-                         headers=headers) as resp:
+    async with http.post(
+        f"{simulator.base_url}/v2/generate/audio", json=body, headers=headers
+    ) as resp:
         assert resp.status == 401
         err = await resp.json()
     assert set(err) == AIML_ERROR_KEYS and err["statusCode"] == 401
-    async with http.get(f"{simulator.base_url}/v2/generate/audio",
-                        params={"generation_id": "x"}, headers=headers) as resp:
+    async with http.get(
+        f"{simulator.base_url}/v2/generate/audio", params={"generation_id": "x"}, headers=headers
+    ) as resp:
         assert resp.status == 401
     assert simulator.jobs == {}
 
 
-async def test_poll_unknown_and_missing_id(simulator: Simulator,
-                                           http: aiohttp.ClientSession) -> None:
+async def test_poll_unknown_and_missing_id(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
     url = f"{simulator.base_url}/v2/generate/audio"
-    async with http.get(url, params={"generation_id": "nope:stable-audio"},
-                        headers=AIML) as resp:
+    async with http.get(url, params={"generation_id": "nope:stable-audio"}, headers=AIML) as resp:
         assert resp.status == 404
         assert set(await resp.json()) == AIML_ERROR_KEYS
     async with http.get(url, headers=AIML) as resp:
@@ -146,12 +168,14 @@ async def test_poll_unknown_and_missing_id(simulator: Simulator,
         assert resp.status == 404
 
 
-async def test_out_of_credits_balance(simulator: Simulator,
-                                      http: aiohttp.ClientSession) -> None:
+async def test_out_of_credits_balance(simulator: Simulator, http: aiohttp.ClientSession) -> None:
     simulator.state.aimlapi_account = AimlapiAccount(credits=30_000)
     await submit(http, simulator.base_url, {"model": "stable-audio", "prompt": "x"})
-    async with http.post(f"{simulator.base_url}/v2/generate/audio", headers=AIML,
-                         json={"model": "stable-audio", "prompt": "x"}) as resp:
+    async with http.post(
+        f"{simulator.base_url}/v2/generate/audio",
+        headers=AIML,
+        json={"model": "stable-audio", "prompt": "x"},
+    ) as resp:
         assert resp.status == 403  # 25,200 of 30,000 already spent
         assert (await resp.json())["statusCode"] == 403
 
@@ -170,8 +194,9 @@ async def test_lifecycle_follows_timings_and_speed(
 ) -> None:
     simulator.timings.models["stable-audio"] = ModelTiming(queued_s=0.6, generating_s=0.6)
     simulator.speed = 2.0  # halves both phases: 0.3 s + 0.3 s
-    reply = await submit(http, simulator.base_url,
-                         {"model": "stable-audio", "prompt": "x", "seconds_total": 1})
+    reply = await submit(
+        http, simulator.base_url, {"model": "stable-audio", "prompt": "x", "seconds_total": 1}
+    )
     await asyncio.sleep(0.15)
     assert (await poll(http, simulator.base_url, reply["id"]))["status"] == "queued"
     await asyncio.sleep(0.3)
@@ -200,14 +225,12 @@ async def test_requests_are_recorded_with_secrets_redacted(
     assert simulator.requests_for("elevenlabs") == []
 
 
-async def test_wav_fallback_without_ffmpeg(tmp_path: Path,
-                                           http: aiohttp.ClientSession) -> None:
-    async with Simulator(timings=Timings.fast(), ffmpeg=None,
-                         audio_cache_dir=tmp_path) as sim:
-        wav = await submit(http, sim.base_url,
-                           {"model": "stable-audio", "prompt": "x", "seconds_total": 2})
-        mp3 = await submit(http, sim.base_url,
-                           {"model": "elevenlabs/eleven_music", "prompt": "x"})
+async def test_wav_fallback_without_ffmpeg(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    async with Simulator(timings=Timings.fast(), ffmpeg=None, audio_cache_dir=tmp_path) as sim:
+        wav = await submit(
+            http, sim.base_url, {"model": "stable-audio", "prompt": "x", "seconds_total": 2}
+        )
+        mp3 = await submit(http, sim.base_url, {"model": "elevenlabs/eleven_music", "prompt": "x"})
         done, _ = await wait_done(http, sim.base_url, wav["id"])
         async with http.get(done["audio_file"]["url"]) as resp:
             data = await resp.read()

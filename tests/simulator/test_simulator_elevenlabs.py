@@ -20,13 +20,19 @@ needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installe
 TEXT = "The first move is what sets everything in motion."  # 49 characters
 
 
-async def tts(http: aiohttp.ClientSession, sim: Simulator, body: dict[str, Any],
-              voice: str = RACHEL, query: dict[str, str] | None = None,
-              headers: dict[str, str] | None = None, stream: bool = False
-              ) -> tuple[int, dict[str, str], bytes]:
+async def tts(
+    http: aiohttp.ClientSession,
+    sim: Simulator,
+    body: dict[str, Any],
+    voice: str = RACHEL,
+    query: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    stream: bool = False,
+) -> tuple[int, dict[str, str], bytes]:
     url = f"{sim.base_url}/v1/text-to-speech/{voice}{'/stream' if stream else ''}"
-    async with http.post(url, json=body, params=query or {},
-                         headers=XI if headers is None else headers) as resp:
+    async with http.post(
+        url, json=body, params=query or {}, headers=XI if headers is None else headers
+    ) as resp:
         return resp.status, dict(resp.headers), await resp.read()
 
 
@@ -38,8 +44,9 @@ async def duration_of(data: bytes, tmp_path: Path, name: str) -> float:
 
 
 @needs_ffmpeg
-async def test_tts_happy_path(simulator: Simulator, http: aiohttp.ClientSession,
-                              tmp_path: Path) -> None:
+async def test_tts_happy_path(
+    simulator: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     status, headers, data = await tts(http, simulator, {"text": TEXT})
     assert status == 200
     assert headers["Content-Type"] == "audio/mpeg"
@@ -56,18 +63,21 @@ async def test_tts_happy_path(simulator: Simulator, http: aiohttp.ClientSession,
 
 
 @needs_ffmpeg
-@pytest.mark.parametrize(("fmt", "sniffed", "ctype"), [
-    ("mp3_22050_32", "mp3", "audio/mpeg"),
-    ("mp3_44100_192", "mp3", "audio/mpeg"),
-    ("opus_48000_64", "ogg", "audio/opus"),
-    ("wav_16000", "wav", "audio/wav"),
-    ("pcm_16000", None, "audio/pcm"),
-    ("ulaw_8000", None, "audio/basic"),
-])
-async def test_tts_output_formats(simulator: Simulator, http: aiohttp.ClientSession,
-                                  fmt: str, sniffed: str | None, ctype: str) -> None:
-    status, headers, data = await tts(http, simulator, {"text": "Hi"},
-                                      query={"output_format": fmt})
+@pytest.mark.parametrize(
+    ("fmt", "sniffed", "ctype"),
+    [
+        ("mp3_22050_32", "mp3", "audio/mpeg"),
+        ("mp3_44100_192", "mp3", "audio/mpeg"),
+        ("opus_48000_64", "ogg", "audio/opus"),
+        ("wav_16000", "wav", "audio/wav"),
+        ("pcm_16000", None, "audio/pcm"),
+        ("ulaw_8000", None, "audio/basic"),
+    ],
+)
+async def test_tts_output_formats(
+    simulator: Simulator, http: aiohttp.ClientSession, fmt: str, sniffed: str | None, ctype: str
+) -> None:
+    status, headers, data = await tts(http, simulator, {"text": "Hi"}, query={"output_format": fmt})
     assert status == 200 and headers["Content-Type"] == ctype
     assert audio.sniff_audio(data[:16]) == sniffed
     if fmt == "pcm_16000":
@@ -83,25 +93,45 @@ async def test_tts_stream_is_chunked(simulator: Simulator, http: aiohttp.ClientS
     assert audio.sniff_audio(data[:16]) == "mp3"
 
 
-@pytest.mark.parametrize(("body", "query", "loc"), [
-    ({}, {}, ["body", "text"]),
-    ({"text": 3}, {}, ["body", "text"]),
-    ({"text": "x"}, {"output_format": "mp3_96000_999"}, ["query", "output_format"]),
-    ({"text": "x", "voice_settings": {"stability": 1.5}}, {},
-     ["body", "voice_settings", "stability"]),
-    ({"text": "x", "voice_settings": {"similarity_boost": -0.1}}, {},
-     ["body", "voice_settings", "similarity_boost"]),
-    ({"text": "x", "voice_settings": {"speed": 1.3}}, {}, ["body", "voice_settings", "speed"]),
-    ({"text": "x", "voice_settings": {"use_speaker_boost": "yes"}}, {},
-     ["body", "voice_settings", "use_speaker_boost"]),
-    ({"text": "x", "voice_settings": "loud"}, {}, ["body", "voice_settings"]),
-    ({"text": "x", "seed": -1}, {}, ["body", "seed"]),
-    ({"text": "x", "seed": 4_294_967_296}, {}, ["body", "seed"]),
-    ({"text": "x", "apply_text_normalization": "maybe"}, {}, ["body", "apply_text_normalization"]),
-])
-async def test_tts_validation(simulator: Simulator, http: aiohttp.ClientSession,
-                              body: dict[str, Any], query: dict[str, str],
-                              loc: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("body", "query", "loc"),
+    [
+        ({}, {}, ["body", "text"]),
+        ({"text": 3}, {}, ["body", "text"]),
+        ({"text": "x"}, {"output_format": "mp3_96000_999"}, ["query", "output_format"]),
+        (
+            {"text": "x", "voice_settings": {"stability": 1.5}},
+            {},
+            ["body", "voice_settings", "stability"],
+        ),
+        (
+            {"text": "x", "voice_settings": {"similarity_boost": -0.1}},
+            {},
+            ["body", "voice_settings", "similarity_boost"],
+        ),
+        ({"text": "x", "voice_settings": {"speed": 1.3}}, {}, ["body", "voice_settings", "speed"]),
+        (
+            {"text": "x", "voice_settings": {"use_speaker_boost": "yes"}},
+            {},
+            ["body", "voice_settings", "use_speaker_boost"],
+        ),
+        ({"text": "x", "voice_settings": "loud"}, {}, ["body", "voice_settings"]),
+        ({"text": "x", "seed": -1}, {}, ["body", "seed"]),
+        ({"text": "x", "seed": 4_294_967_296}, {}, ["body", "seed"]),
+        (
+            {"text": "x", "apply_text_normalization": "maybe"},
+            {},
+            ["body", "apply_text_normalization"],
+        ),
+    ],
+)
+async def test_tts_validation(
+    simulator: Simulator,
+    http: aiohttp.ClientSession,
+    body: dict[str, Any],
+    query: dict[str, str],
+    loc: list[str],
+) -> None:
     status, _, data = await tts(http, simulator, body, query=query)
     assert status == 422
     detail = json.loads(data)["detail"]
@@ -110,35 +140,55 @@ async def test_tts_validation(simulator: Simulator, http: aiohttp.ClientSession,
     assert simulator.account.character_count == 0
 
 
-@pytest.mark.parametrize(("body", "voice", "status", "code"), [
-    ({"text": "x"}, "no-such-voice", 404, "voice_not_found"),
-    ({"text": "x" * 5001, "model_id": "eleven_v3"}, RACHEL, 400, "max_character_limit_exceeded"),
-    ({"text": "x" * 10_001}, RACHEL, 400, "max_character_limit_exceeded"),
-    ({"text": "x", "model_id": "eleven_nope"}, RACHEL, 400, "model_not_found"),
-    ({"text": "x", "model_id": "eleven_text_to_sound_v2"}, RACHEL, 400, "invalid_model"),
-    ({"text": "x", "language_code": "de"}, RACHEL, 400, "unsupported_language"),
-])
-async def test_tts_rejections(simulator: Simulator, http: aiohttp.ClientSession,
-                              body: dict[str, Any], voice: str, status: int, code: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "voice", "status", "code"),
+    [
+        ({"text": "x"}, "no-such-voice", 404, "voice_not_found"),
+        (
+            {"text": "x" * 5001, "model_id": "eleven_v3"},
+            RACHEL,
+            400,
+            "max_character_limit_exceeded",
+        ),
+        ({"text": "x" * 10_001}, RACHEL, 400, "max_character_limit_exceeded"),
+        ({"text": "x", "model_id": "eleven_nope"}, RACHEL, 400, "model_not_found"),
+        ({"text": "x", "model_id": "eleven_text_to_sound_v2"}, RACHEL, 400, "invalid_model"),
+        ({"text": "x", "language_code": "de"}, RACHEL, 400, "unsupported_language"),
+    ],
+)
+async def test_tts_rejections(
+    simulator: Simulator,
+    http: aiohttp.ClientSession,
+    body: dict[str, Any],
+    voice: str,
+    status: int,
+    code: str,
+) -> None:
     got, _, data = await tts(http, simulator, body, voice=voice)
     assert got == status
     assert json.loads(data)["detail"]["status"] == code
 
 
-async def test_tts_flash_cost_and_language(simulator: Simulator,
-                                           http: aiohttp.ClientSession) -> None:
+async def test_tts_flash_cost_and_language(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
     body = {"text": "x" * 30_000, "model_id": "eleven_flash_v2_5", "language_code": "de"}
     simulator.account.character_limit = 1_000_000
     status, headers, _ = await tts(http, simulator, body, query={"output_format": "pcm_8000"})
     assert status == 200 and headers["character-cost"] == "15000"  # 0.5 per character
 
 
-@pytest.mark.parametrize(("headers", "code"), [
-    ({}, "needs_authorization"), ({"xi-api-key": "wrong"}, "invalid_api_key"),
-    ({"Authorization": "Bearer sim-xi-key"}, "needs_authorization"),
-])
-async def test_elevenlabs_auth(simulator: Simulator, http: aiohttp.ClientSession,
-                               headers: dict[str, str], code: str) -> None:
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "needs_authorization"),
+        ({"xi-api-key": "wrong"}, "invalid_api_key"),
+        ({"Authorization": "Bearer sim-xi-key"}, "needs_authorization"),
+    ],
+)
+async def test_elevenlabs_auth(
+    simulator: Simulator, http: aiohttp.ClientSession, headers: dict[str, str], code: str
+) -> None:
     status, _, data = await tts(http, simulator, {"text": "x"}, headers=headers)
     assert status == 401
     assert json.loads(data)["detail"]["status"] == code
@@ -146,8 +196,7 @@ async def test_elevenlabs_auth(simulator: Simulator, http: aiohttp.ClientSession
         assert resp.status == 401
 
 
-async def test_quota_exhaustion_is_401(simulator: Simulator,
-                                       http: aiohttp.ClientSession) -> None:
+async def test_quota_exhaustion_is_401(simulator: Simulator, http: aiohttp.ClientSession) -> None:
     simulator.account.character_limit = 60
     assert (await tts(http, simulator, {"text": TEXT}))[0] == 200
     status, _, data = await tts(http, simulator, {"text": TEXT})
@@ -158,61 +207,61 @@ async def test_quota_exhaustion_is_401(simulator: Simulator,
     assert (sub["character_count"], sub["character_limit"]) == (len(TEXT), 60)
 
 
-async def test_concurrency_limit_is_429(simulator: Simulator,
-                                        http: aiohttp.ClientSession) -> None:
+async def test_concurrency_limit_is_429(simulator: Simulator, http: aiohttp.ClientSession) -> None:
     simulator.timings.tts_latency_s = 0.3
     results = await asyncio.gather(*(tts(http, simulator, {"text": "hello"}) for _ in range(3)))
     statuses = sorted(r[0] for r in results)
     assert statuses == [200, 200, 429]
     rejected = next(r for r in results if r[0] == 429)
-    assert json.loads(rejected[2])["detail"]["status"] == \
-        "too_many_concurrent_requests"
+    assert json.loads(rejected[2])["detail"]["status"] == "too_many_concurrent_requests"
     assert simulator.elevenlabs.inflight == 0
     assert simulator.account.character_count == 10  # the refused request is not billed
 
 
 @needs_ffmpeg
-async def test_sound_effects(simulator: Simulator, http: aiohttp.ClientSession,
-                             tmp_path: Path) -> None:
+async def test_sound_effects(
+    simulator: Simulator, http: aiohttp.ClientSession, tmp_path: Path
+) -> None:
     url = f"{simulator.base_url}/v1/sound-generation"
-    body = {"text": "door creak", "duration_seconds": 2.5, "prompt_influence": 0.5,
-            "loop": False}
+    body = {"text": "door creak", "duration_seconds": 2.5, "prompt_influence": 0.5, "loop": False}
     async with http.post(url, json=body, headers=XI) as resp:
         assert resp.status == 200
         assert resp.headers["character-cost"] == "100"  # 40 per second
         assert resp.headers["request-id"]
         data = await resp.read()
     assert await duration_of(data, tmp_path, "sfx.mp3") == pytest.approx(2.5, abs=0.1)
-    async with http.post(url, json={"text": "rain", "duration_seconds": None},
-                         headers=XI) as resp:
+    async with http.post(url, json={"text": "rain", "duration_seconds": None}, headers=XI) as resp:
         assert resp.headers["character-cost"] == str(simulator.pricing.sfx_auto_flat)
         auto = await resp.read()
     assert await duration_of(auto, tmp_path, "auto.mp3") == pytest.approx(5.0, abs=0.1)
 
 
-@pytest.mark.parametrize(("body", "status"), [
-    ({}, 422),
-    ({"text": "x", "duration_seconds": 0.4}, 422),
-    ({"text": "x", "duration_seconds": 30.5}, 422),
-    ({"text": "x", "prompt_influence": 1.1}, 422),
-    ({"text": "x", "loop": "sometimes"}, 422),
-    ({"text": "x", "model_id": "eleven_multilingual_v2"}, 400),
-])
-async def test_sound_effects_validation(simulator: Simulator, http: aiohttp.ClientSession,
-                                        body: dict[str, Any], status: int) -> None:
-    async with http.post(f"{simulator.base_url}/v1/sound-generation", json=body,
-                         headers=XI) as resp:
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({}, 422),
+        ({"text": "x", "duration_seconds": 0.4}, 422),
+        ({"text": "x", "duration_seconds": 30.5}, 422),
+        ({"text": "x", "prompt_influence": 1.1}, 422),
+        ({"text": "x", "loop": "sometimes"}, 422),
+        ({"text": "x", "model_id": "eleven_multilingual_v2"}, 400),
+    ],
+)
+async def test_sound_effects_validation(
+    simulator: Simulator, http: aiohttp.ClientSession, body: dict[str, Any], status: int
+) -> None:
+    async with http.post(
+        f"{simulator.base_url}/v1/sound-generation", json=body, headers=XI
+    ) as resp:
         assert resp.status == status
 
 
-async def test_voices_paging_and_search(simulator: Simulator,
-                                        http: aiohttp.ClientSession) -> None:
+async def test_voices_paging_and_search(simulator: Simulator, http: aiohttp.ClientSession) -> None:
     ids: list[str] = []
     token: str | None = None
     while True:
         params = {"page_size": "7", **({"next_page_token": token} if token else {})}
-        async with http.get(f"{simulator.base_url}/v2/voices", params=params,
-                            headers=XI) as resp:
+        async with http.get(f"{simulator.base_url}/v2/voices", params=params, headers=XI) as resp:
             page = await resp.json()
         ids += [v["voice_id"] for v in page["voices"]]
         assert page["total_count"] == 30
@@ -221,15 +270,17 @@ async def test_voices_paging_and_search(simulator: Simulator,
             break
         token = page["next_page_token"]
     assert len(ids) == len(set(ids)) == 30
-    async with http.get(f"{simulator.base_url}/v2/voices", params={"search": "rACHel"},
-                        headers=XI) as resp:
+    async with http.get(
+        f"{simulator.base_url}/v2/voices", params={"search": "rACHel"}, headers=XI
+    ) as resp:
         found = await resp.json()
     assert [v["voice_id"] for v in found["voices"]] == [RACHEL]
     assert found["voices"][0]["preview_url"].startswith(simulator.base_url)
     async with http.get(found["voices"][0]["preview_url"]) as resp:
         assert resp.status == 200 and audio.sniff_audio((await resp.read())[:16]) == "mp3"
-    async with http.get(f"{simulator.base_url}/v2/voices", params={"page_size": "101"},
-                        headers=XI) as resp:
+    async with http.get(
+        f"{simulator.base_url}/v2/voices", params={"page_size": "101"}, headers=XI
+    ) as resp:
         assert resp.status == 422
     async with http.get(f"{simulator.base_url}/v1/voices", headers=XI) as resp:
         assert len((await resp.json())["voices"]) == 30

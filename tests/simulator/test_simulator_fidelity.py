@@ -34,12 +34,15 @@ def httpx_client() -> Iterator[httpx.Client]:
 
 
 async def test_sync_sdk_text_to_speech(simulator: Simulator, httpx_client: httpx.Client) -> None:
-    client = ElevenLabs(base_url=simulator.base_url, api_key=DEFAULT_ELEVENLABS_KEY,
-                        httpx_client=httpx_client)
+    client = ElevenLabs(
+        base_url=simulator.base_url, api_key=DEFAULT_ELEVENLABS_KEY, httpx_client=httpx_client
+    )
 
     def speak() -> bytes:  # the sync SDK blocks, and our server runs on this loop
         chunks = client.text_to_speech.convert(
-            RACHEL, text="Hello from the simulator.", model_id="eleven_multilingual_v2",
+            RACHEL,
+            text="Hello from the simulator.",
+            model_id="eleven_multilingual_v2",
             output_format="mp3_44100_128",
             voice_settings={"stability": 0.5, "similarity_boost": 0.75, "speed": 1.0},
         )
@@ -54,12 +57,19 @@ async def test_sync_sdk_text_to_speech(simulator: Simulator, httpx_client: httpx
     assert sent.headers["xi-api-key"] == "<redacted>"
 
 
-async def test_sync_sdk_sound_effects_and_errors(simulator: Simulator,
-                                                 httpx_client: httpx.Client) -> None:
-    client = ElevenLabs(base_url=simulator.base_url, api_key=DEFAULT_ELEVENLABS_KEY,
-                        httpx_client=httpx_client)
-    data = await asyncio.to_thread(lambda: b"".join(client.text_to_sound_effects.convert(
-        text="glass breaking", duration_seconds=1.5, prompt_influence=0.4)))
+async def test_sync_sdk_sound_effects_and_errors(
+    simulator: Simulator, httpx_client: httpx.Client
+) -> None:
+    client = ElevenLabs(
+        base_url=simulator.base_url, api_key=DEFAULT_ELEVENLABS_KEY, httpx_client=httpx_client
+    )
+    data = await asyncio.to_thread(
+        lambda: b"".join(
+            client.text_to_sound_effects.convert(
+                text="glass breaking", duration_seconds=1.5, prompt_influence=0.4
+            )
+        )
+    )
     assert audio.sniff_audio(data[:16]) == "mp3"
     assert simulator.account.character_count == 60  # 40 credits per second
     bad = ElevenLabs(base_url=simulator.base_url, api_key="wrong", httpx_client=httpx_client)
@@ -71,9 +81,14 @@ async def test_sync_sdk_sound_effects_and_errors(simulator: Simulator,
 
 async def test_async_sdk_catalog(simulator: Simulator) -> None:
     async with httpx.AsyncClient(timeout=10) as http_client:
-        await _async_catalog(simulator, AsyncElevenLabs(
-            base_url=simulator.base_url, api_key=DEFAULT_ELEVENLABS_KEY,
-            httpx_client=http_client))
+        await _async_catalog(
+            simulator,
+            AsyncElevenLabs(
+                base_url=simulator.base_url,
+                api_key=DEFAULT_ELEVENLABS_KEY,
+                httpx_client=http_client,
+            ),
+        )
 
 
 async def _async_catalog(simulator: Simulator, client: AsyncElevenLabs) -> None:
@@ -95,16 +110,19 @@ async def _get(http: aiohttp.ClientSession, url: str, headers: dict[str, str]) -
 
 
 @needs_reference
-@pytest.mark.parametrize(("path", "url"), [
-    ("/v1/models", "/v1/models"),
-    ("/v2/voices", "/v2/voices?page_size=100"),
-    ("/v1/voices", "/v1/voices"),
-    ("/v1/user/subscription", "/v1/user/subscription"),
-    ("/v1/user", "/v1/user"),
-])
-async def test_elevenlabs_replies_match_openapi(simulator: Simulator,
-                                                http: aiohttp.ClientSession,
-                                                path: str, url: str) -> None:
+@pytest.mark.parametrize(
+    ("path", "url"),
+    [
+        ("/v1/models", "/v1/models"),
+        ("/v2/voices", "/v2/voices?page_size=100"),
+        ("/v1/voices", "/v1/voices"),
+        ("/v1/user/subscription", "/v1/user/subscription"),
+        ("/v1/user", "/v1/user"),
+    ],
+)
+async def test_elevenlabs_replies_match_openapi(
+    simulator: Simulator, http: aiohttp.ClientSession, path: str, url: str
+) -> None:
     spec = schema_check.load_spec("elevenlabs-openapi.json")
     status, body = await _get(http, simulator.base_url + url, XI)
     assert status == 200
@@ -113,11 +131,13 @@ async def test_elevenlabs_replies_match_openapi(simulator: Simulator,
 
 
 @needs_reference
-async def test_elevenlabs_422_matches_openapi(simulator: Simulator,
-                                              http: aiohttp.ClientSession) -> None:
+async def test_elevenlabs_422_matches_openapi(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
     spec = schema_check.load_spec("elevenlabs-openapi.json")
-    async with http.post(f"{simulator.base_url}/v1/sound-generation", json={"loop": 3},
-                         headers=XI) as resp:
+    async with http.post(
+        f"{simulator.base_url}/v1/sound-generation", json={"loop": 3}, headers=XI
+    ) as resp:
         assert resp.status == 422
         body = await resp.json()
     schema = schema_check.response_schema(spec, "/v1/sound-generation", "post", "422")
@@ -126,15 +146,20 @@ async def test_elevenlabs_422_matches_openapi(simulator: Simulator,
 
 
 @needs_reference
-@pytest.mark.parametrize(("doc", "body"), [
-    ("aimlapi-stable-audio.json", {"model": "stable-audio", "prompt": "x", "seconds_total": 2}),
-    ("aimlapi-eleven_music.json", {"model": "elevenlabs/eleven_music", "prompt": "x"}),
-])
-async def test_aimlapi_replies_match_openapi(simulator: Simulator, http: aiohttp.ClientSession,
-                                             doc: str, body: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("doc", "body"),
+    [
+        ("aimlapi-stable-audio.json", {"model": "stable-audio", "prompt": "x", "seconds_total": 2}),
+        ("aimlapi-eleven_music.json", {"model": "elevenlabs/eleven_music", "prompt": "x"}),
+    ],
+)
+async def test_aimlapi_replies_match_openapi(
+    simulator: Simulator, http: aiohttp.ClientSession, doc: str, body: dict[str, Any]
+) -> None:
     spec = schema_check.load_spec(doc)
     request_schema = spec["paths"]["/v2/generate/audio"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"]
+        "application/json"
+    ]["schema"]
     assert schema_check.check(spec, request_schema, body) == []  # the test's own input
     reply_schema = schema_check.response_schema(spec, "/v2/generate/audio", "post")
     queued = await submit(http, simulator.base_url, body)
@@ -144,6 +169,5 @@ async def test_aimlapi_replies_match_openapi(simulator: Simulator, http: aiohttp
     poll_schema = schema_check.response_schema(poll_spec, "/v2/generate/audio", "get")
     assert schema_check.check(poll_spec, poll_schema, done) == []
     assert schema_check.check(spec, reply_schema, done) == []
-    _, missing = await _get(http, f"{simulator.base_url}/v2/generate/audio?generation_id=x",
-                            AIML)
+    _, missing = await _get(http, f"{simulator.base_url}/v2/generate/audio?generation_id=x", AIML)
     assert schema_check.check(poll_spec, poll_schema, missing) != []  # error body differs

@@ -19,8 +19,9 @@ async def test_fresh_database_is_migrated_with_pragmas(tmp_path) -> None:
         assert (await db.fetchone("PRAGMA foreign_keys"))[0] == 1
         assert (await db.fetchone("PRAGMA busy_timeout"))[0] >= 1000
         tables = await db.fetchall("SELECT name, sql FROM sqlite_master WHERE type='table'")
-        assert tables and all("STRICT" in row["sql"] for row in tables
-                              if not row["name"].startswith("sqlite_"))
+        assert tables and all(
+            "STRICT" in row["sql"] for row in tables if not row["name"].startswith("sqlite_")
+        )
     finally:
         await db.close()
 

@@ -35,8 +35,13 @@ def make_player(transport: FakeTransport, **kw: object) -> GuildPlayer:
     async def no_fetch(url: str) -> Path:
         raise AssertionError(f"unexpected fetch of {url}")
 
-    return GuildPlayer(1, connect=transport.connect, make_source=transport.make_source,
-                       fetch=fetch or no_fetch, **options)
+    return GuildPlayer(
+        1,
+        connect=transport.connect,
+        make_source=transport.make_source,
+        fetch=fetch or no_fetch,
+        **options,
+    )
 
 
 @pytest.fixture
@@ -50,6 +55,7 @@ def item_factory(tmp_path: Path):
         path = tmp_path / f"{name}.mp3"
         path.write_bytes(name.encode())
         return QueueItem(job_id=name, title=name.upper(), requester_id=requester, path=path)
+
     return make
 
 
@@ -181,13 +187,15 @@ async def test_player_error_is_logged_and_queue_continues(transport, item_factor
 
 
 async def test_connect_failure_is_one_sentence_and_nothing_is_queued(
-        transport, item_factory) -> None:
+    transport, item_factory
+) -> None:
     transport.fail_connect = VoiceConnectError(describe_voice_failure(4017))
     player = make_player(transport)
     with pytest.raises(UserError) as caught:
         await player.enqueue(item_factory("a"), LOUNGE)
-    assert str(caught.value) == ("Voice playback isn't set up correctly on this bot; "
-                                 "an admin needs to update it.")
+    assert str(caught.value) == (
+        "Voice playback isn't set up correctly on this bot; an admin needs to update it."
+    )
     assert "davey" in caught.value.log_hint  # type: ignore[attr-defined]
     assert player.queue.everything() == [] and player.voice is None
     transport.fail_connect = None
@@ -221,6 +229,7 @@ OGG = b"OggS" + b"\x00" * 24 + b"OpusHead" + b"fake opus payload" * 100
 @pytest.fixture
 async def cdn() -> AsyncIterator[str]:
     """A loopback 'Discord CDN' serving one attachment; /gone answers 404."""
+
     async def attachment(request: web.Request) -> web.Response:
         return web.Response(body=OGG, content_type="audio/ogg")
 
@@ -239,12 +248,18 @@ async def cdn() -> AsyncIterator[str]:
 
 async def test_missing_file_is_fetched_from_the_attachment(transport, tmp_path, cdn) -> None:
     async with aiohttp.ClientSession() as session:
+
         async def fetch(url: str) -> Path:
             return await fetch_to_temp(session, url, max_bytes=1 << 20)
 
         player = make_player(transport, fetch=fetch)
-        item = QueueItem("j1", "Rain", ALICE, path=tmp_path / "deleted.ogg",
-                         url=f"{cdn}/attachments/1/2/result.ogg?ex=abc")
+        item = QueueItem(
+            "j1",
+            "Rain",
+            ALICE,
+            path=tmp_path / "deleted.ogg",
+            url=f"{cdn}/attachments/1/2/result.ogg?ex=abc",
+        )
         assert (await player.enqueue(item, LOUNGE)).position == 0
         source = transport.opened[0]
         assert source.data == OGG and source.path.suffix == ".ogg"
@@ -263,6 +278,5 @@ async def test_missing_file_is_fetched_from_the_attachment(transport, tmp_path, 
 async def test_neither_file_nor_upload_gives_a_clear_message(transport) -> None:
     player = make_player(transport)
     with pytest.raises(UserError, match="deleted and was never uploaded"):
-        await player.enqueue(QueueItem("j", "Gone", ALICE, path=Path("/nonexistent.mp3")),
-                             LOUNGE)
+        await player.enqueue(QueueItem("j", "Gone", ALICE, path=Path("/nonexistent.mp3")), LOUNGE)
     await player.close()

@@ -79,8 +79,9 @@ class Foley:
     fake: FakeDiscord
     tmp: Path
 
-    def add_job(self, job_id: str, user_id: int, prompt: str, *, on_disk: bool = True,
-                **kw: Any) -> Job:
+    def add_job(
+        self, job_id: str, user_id: int, prompt: str, *, on_disk: bool = True, **kw: Any
+    ) -> Job:
         path = self.tmp / f"{job_id}.mp3"
         if on_disk:  # off disk: retention removed the file, the row keeps its path
             path.write_bytes(job_id.encode())
@@ -97,11 +98,20 @@ class Foley:
 @pytest.fixture
 async def foley(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Foley]:
     settings = Settings(
-        discord_token=fake_discord.token, dev_guild_ids=(GUILD_ID,), data_dir=tmp_path,
-        database_path=tmp_path / "foley.sqlite3", health_host=None, health_port=None,
+        discord_token=fake_discord.token,
+        dev_guild_ids=(GUILD_ID,),
+        data_dir=tmp_path,
+        database_path=tmp_path / "foley.sqlite3",
+        health_host=None,
+        health_port=None,
     )
-    fake_discord.add_channel(GUILD_ID, "Quiet Room", channel_id=QUIET_ID, type=ChannelType.VOICE,
-                             overwrites=[Overwrite(fake_discord.bot.id, 1, deny=Perm.SPEAK)])
+    fake_discord.add_channel(
+        GUILD_ID,
+        "Quiet Room",
+        channel_id=QUIET_ID,
+        type=ChannelType.VOICE,
+        overwrites=[Overwrite(fake_discord.bot.id, 1, deny=Perm.SPEAK)],
+    )
     db = await Database.open(settings.database_path)
     try:
         async with aiohttp.ClientSession() as session:
@@ -129,36 +139,48 @@ async def foley(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Fole
 async def test_refusals_are_clear_private_sentences(foley: Foley) -> None:
     services = foley.bot.services
     services.job_lookup = None  # type: ignore[attr-defined]
-    assert await foley.run(MEMBER_ID, "play") == \
-        "(private) Voice playback isn't available on this bot right now."
+    assert (
+        await foley.run(MEMBER_ID, "play")
+        == "(private) Voice playback isn't available on this bot right now."
+    )
     services.job_lookup = foley.lookup  # type: ignore[attr-defined]
     foley.add_job("j1", MEMBER_ID, "rain")
-    assert await foley.run(MEMBER_ID, "play") == \
-        "(private) Join a voice channel first, then try again."
+    assert (
+        await foley.run(MEMBER_ID, "play")
+        == "(private) Join a voice channel first, then try again."
+    )
     await foley.fake.set_voice_state(GUILD_ID, OTHER_MEMBER_ID, VOICE_CHANNEL_ID)
-    assert await foley.run(OTHER_MEMBER_ID, "play") == \
-        "(private) You have no finished results to play yet."
-    assert await foley.run(OTHER_MEMBER_ID, "play", job="nope") == \
-        "(private) I can't find a result `nope` here."
+    assert (
+        await foley.run(OTHER_MEMBER_ID, "play")
+        == "(private) You have no finished results to play yet."
+    )
+    assert (
+        await foley.run(OTHER_MEMBER_ID, "play", job="nope")
+        == "(private) I can't find a result `nope` here."
+    )
     assert await foley.run(OTHER_MEMBER_ID, "skip") == "(private) Nothing is playing right now."
     await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, QUIET_ID)
     assert await foley.run(MEMBER_ID, "play") == (
-        f"(private) I need the Speak permission in <#{QUIET_ID}> to play there; "
-        "ask a server admin.")
+        f"(private) I need the Speak permission in <#{QUIET_ID}> to play there; ask a server admin."
+    )
 
 
 async def test_play_in_voice_joins_then_reports_the_connect_timeout(
-        foley: Foley, caplog: pytest.LogCaptureFixture) -> None:
+    foley: Foley, caplog: pytest.LogCaptureFixture
+) -> None:
     foley.cog.connect_timeout_s = 1.0  # the fake never sends VOICE_SERVER_UPDATE
     foley.add_job("j1", MEMBER_ID, "rain on a tin roof")
     await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
     with caplog.at_level(logging.WARNING, logger="cogs.voice"):
         reply = asyncio.create_task(foley.run(MEMBER_ID, "play"))
         join = await foley.fake.wait_for_gateway_op(
-            4, lambda d: str(d.get("channel_id")) == str(VOICE_CHANNEL_ID), timeout=5)
+            4, lambda d: str(d.get("channel_id")) == str(VOICE_CHANNEL_ID), timeout=5
+        )
         assert int(join.data["guild_id"]) == GUILD_ID and join.data["self_deaf"] is True
-        assert await reply == \
-            "(private) I couldn't connect to the voice channel in time; please try again."
+        assert (
+            await reply
+            == "(private) I couldn't connect to the voice channel in time; please try again."
+        )
     assert "timed out connecting to voice" in caplog.text
     assert "Traceback" not in caplog.text
     player = foley.cog.players[GUILD_ID]
@@ -174,16 +196,23 @@ async def test_play_queue_skip_and_leave_when_everyone_left(foley: Foley) -> Non
     for user in (MEMBER_ID, OTHER_MEMBER_ID):
         await foley.fake.set_voice_state(GUILD_ID, user, VOICE_CHANNEL_ID)
 
-    assert await foley.run(MEMBER_ID, "play") == \
-        f"(private) ▶ Playing **rain \\*on\\* a roof** in <#{VOICE_CHANNEL_ID}>."
-    choices = await foley.fake.autocomplete(GUILD_ID, TEXT_CHANNEL_ID, OTHER_MEMBER_ID, "play",
-                                            {"job": "w"}, focused="job")
+    assert (
+        await foley.run(MEMBER_ID, "play")
+        == f"(private) ▶ Playing **rain \\*on\\* a roof** in <#{VOICE_CHANNEL_ID}>."
+    )
+    choices = await foley.fake.autocomplete(
+        GUILD_ID, TEXT_CHANNEL_ID, OTHER_MEMBER_ID, "play", {"job": "w"}, focused="job"
+    )
     assert choices == [{"name": "wind · music · j2", "value": "j2"}]
-    assert await foley.run(OTHER_MEMBER_ID, "play", job="j2") == \
-        f"(private) Queued **wind** in <#{VOICE_CHANNEL_ID}> (position 1)."
+    assert (
+        await foley.run(OTHER_MEMBER_ID, "play", job="j2")
+        == f"(private) Queued **wind** in <#{VOICE_CHANNEL_ID}> (position 1)."
+    )
     queue = await foley.run(OTHER_MEMBER_ID, "queue")
-    assert queue.splitlines()[1:] == [f"▶ **rain \\*on\\* a roof** — <@{MEMBER_ID}>",
-                                      f"1. **wind** — <@{OTHER_MEMBER_ID}>"]
+    assert queue.splitlines()[1:] == [
+        f"▶ **rain \\*on\\* a roof** — <@{MEMBER_ID}>",
+        f"1. **wind** — <@{OTHER_MEMBER_ID}>",
+    ]
     assert (await foley.run(OTHER_MEMBER_ID, "skip")).startswith(f"(private) Only <@{MEMBER_ID}>")
     assert (await foley.run(OTHER_MEMBER_ID, "stop")).startswith("(private) Other members")
     assert await foley.run(MEMBER_ID, "skip") == "⏭ Skipped **rain \\*on\\* a roof**."
@@ -202,16 +231,25 @@ async def test_moderator_stops_and_deleted_file_plays_from_its_upload(foley: Fol
     channel = foley.bot.get_channel(TEXT_CHANNEL_ID)
     assert isinstance(channel, discord.TextChannel)
     posted = await channel.send("here", file=discord.File(io.BytesIO(b"OggS-uploaded"), "r.ogg"))
-    foley.add_job("j1", MEMBER_ID, "rain", on_disk=False, channel_id=TEXT_CHANNEL_ID,
-                  result_message_id=posted.id)
+    foley.add_job(
+        "j1",
+        MEMBER_ID,
+        "rain",
+        on_disk=False,
+        channel_id=TEXT_CHANNEL_ID,
+        result_message_id=posted.id,
+    )
     foley.add_job("j2", MEMBER_ID, "gone for good", on_disk=False)
     await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
 
     assert (await foley.run(MEMBER_ID, "play", job="j2")).startswith(
-        "(private) The audio for **gone for good** is no longer stored and was never posted")
+        "(private) The audio for **gone for good** is no longer stored and was never posted"
+    )
     assert (await foley.run(MEMBER_ID, "play", job="j1")).startswith("(private) ▶ Playing")
     assert transport.opened[0].data == b"OggS-uploaded"  # fetched back from the CDN
-    assert await foley.run(OWNER_ID, "stop") == \
-        "⏹ Stopped and left the voice channel (1 item(s) cleared)."
+    assert (
+        await foley.run(OWNER_ID, "stop")
+        == "⏹ Stopped and left the voice channel (1 item(s) cleared)."
+    )
     assert not transport.voice.connected
     await until(lambda: not transport.opened[0].path.exists(), what="temp file removed")
