@@ -196,7 +196,15 @@ def endpoint(
     """
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
-        state.requests.append(await record_request(request, service, op))
+        record = await record_request(request, service, op)
+        state.requests.append(record)
+        reply = await _answer(request)
+        # What the provider answered tells a test whether the call could be billed
+        # (a 429 refusal is not; a 200 is).
+        record.status = reply.status
+        return reply
+
+    async def _answer(request: web.Request) -> web.StreamResponse:
         current_fault.set(None)  # never inherit a fault from an earlier keep-alive request
         fault = state.faults.take(service, op)
         if fault is not None:

@@ -35,6 +35,7 @@ class RecordedRequest:
     headers: dict[str, str]
     json: Any
     body_size: int
+    status: int | None = None  # the reply's status once it was answered
     at: float = field(default_factory=time.monotonic)
     wall: float = field(default_factory=time.time)
 
