@@ -59,7 +59,9 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     music = kinds.add_parser(
         "music", help="music via AI/ML API", description="Music via AI/ML API."
     )
-    music.add_argument("--prompt", required=True, help="what the music should sound like")
+    music.add_argument(
+        "--prompt", required=True, help="what the music should sound like (required)"
+    )
     music.add_argument(
         "--model",
         choices=sorted(MUSIC_MODELS),
@@ -87,7 +89,7 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     )
     # What to say: one of a group, so another source (a file) can join it.
     text = say.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text", help="the words to speak")
+    text.add_argument("--text", help="the words to speak (required)")
     say.add_argument("--voice", help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE)")
     say.add_argument(
         "--model", default="eleven_multilingual_v2", help="ElevenLabs model (default: %(default)s)"
@@ -104,7 +106,7 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     sfx = kinds.add_parser(
         "sfx", help="sound effect via ElevenLabs", description="A sound effect via ElevenLabs."
     )
-    sfx.add_argument("--prompt", required=True, help="what the sound effect should be")
+    sfx.add_argument("--prompt", required=True, help="what the sound effect should be (required)")
     sfx.add_argument(
         "--duration", type=float, metavar="SECONDS", help="0.5-30 (default: automatic)"
     )
@@ -129,7 +131,11 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
         "under a generated name (default: the current directory)",
     )
     sub.add_argument(
-        "-v", "--verbose", action="count", default=0, help="show log lines (-vv: debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="show log lines (default: warnings only; -vv: debug)",
     )
 
 
