@@ -37,7 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
-    from bot.cli_generate import add_parser as add_generate
+    from bot.cli_generate_options import add_parser as add_generate
     from bot.cli_usage import add_parser as add_usage
 
     parser = _Parser(
