@@ -1,7 +1,7 @@
 """Composition root and command-line verbs.
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
-``check``, ``sync``, ``generate``, ``backup``, ``usage export``. Nothing happens
+``check``, ``sync``, ``generate``, ``backup``, ``usage``. Nothing happens
 at import time: settings are read, resources opened and the bot built only
 inside :func:`main`.
 """
@@ -14,6 +14,7 @@ import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NoReturn
 
 from dotenv import load_dotenv
 
@@ -28,31 +29,59 @@ EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 _TOKENLESS = {"generate", "backup", "usage"}
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that a usage error is one line: what is wrong, and where to look."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    from bot.cli_generate_options import add_parser as add_generate
+    from bot.cli_usage import add_parser as add_usage
+
+    parser = _Parser(
         prog="foley", description="Foley: AI music, speech and sound effects for Discord."
     )
     parser.add_argument(
-        "--env-file", default=".env", help="dotenv file to load (real variables win)"
+        "--env-file",
+        metavar="PATH",
+        help="dotenv file to load; real environment variables win "
+        "(default: .env, skipped when absent)",
     )
-    verbs = parser.add_subparsers(dest="verb")
-    verbs.add_parser("run", help="run the bot (default)")
-    verbs.add_parser("check", help="check settings, database, ffmpeg, voice and API keys")
-    verbs.add_parser("sync", help="sync slash commands globally (and to DEV_GUILD_IDS)")
-    gen = verbs.add_parser("generate", help="run one generation from the terminal")
-    gen.add_argument("args", nargs=argparse.REMAINDER)
-    backup = verbs.add_parser("backup", help="online backup of the database")
-    backup.add_argument("--out", required=True, type=Path)
-    usage = verbs.add_parser("usage", help="usage reports")
-    usage.add_argument("args", nargs=argparse.REMAINDER)
+    verbs = parser.add_subparsers(dest="verb", title="verbs", metavar="VERB")
+    verbs.add_parser("run", help="run the bot (the default verb)", description="Run the bot.")
+    verbs.add_parser(
+        "check",
+        help="check settings, database, ffmpeg, voice and API keys",
+        description="Check settings, database, ffmpeg, voice and API keys.",
+    )
+    verbs.add_parser(
+        "sync",
+        help="sync slash commands globally (and to DEV_GUILD_IDS)",
+        description="Sync slash commands globally (and to DEV_GUILD_IDS).",
+    )
+    add_generate(verbs)
+    backup = verbs.add_parser(
+        "backup",
+        help="online backup of the database",
+        description="Copy the database while the bot runs (SQLite online backup).",
+    )
+    backup.add_argument(
+        "--out", required=True, type=Path, metavar="PATH", help="backup file to write (required)"
+    )
+    add_usage(verbs)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     verb = args.verb or "run"
+    if args.env_file is not None and not Path(args.env_file).is_file():
+        print(f"foley: --env-file {args.env_file}: no such file", file=sys.stderr)
+        return EXIT_CONFIG
     # override=False: variables set in the real environment beat the .env file.
-    load_dotenv(args.env_file, override=False)
+    load_dotenv(args.env_file or ".env", override=False)
     try:
         settings = load_settings(require_token=verb not in _TOKENLESS)
     except ConfigError as exc:
@@ -72,15 +101,15 @@ def main(argv: list[str] | None = None) -> int:
     elif verb == "generate":
         from bot.cli_generate import run_generate
 
-        runner = lambda: run_generate(args.args, settings)  # noqa: E731
+        runner = lambda: run_generate(args, settings)  # noqa: E731
     elif verb == "backup":
         from bot.storage.backup import run_backup
 
         runner = lambda: run_backup(settings, args.out)  # noqa: E731
     else:
-        from bot.cli_usage import run_usage_export
+        from bot.cli_usage import run_usage
 
-        runner = lambda: run_usage_export(args.args, settings)  # noqa: E731
+        runner = lambda: run_usage(args, settings)  # noqa: E731
     try:
         return asyncio.run(runner())
     except KeyboardInterrupt:

@@ -1,9 +1,14 @@
-"""``python -m bot generate music|say|sfx ... --out PATH``: one generation from a terminal.
+"""``foley generate music|say|sfx ... [--out PATH]``: one generation from a terminal.
 
 It goes through exactly the provider layer the bot uses (submit → poll → fetch),
-so it doubles as a smoke test of a key or a simulator. Exit codes: 0 done,
-1 the provider failed (its user-safe message is printed), 2 bad usage or the
-provider is not configured.
+so it doubles as a smoke test of a key or a simulator. Everything that can be
+checked (options, ranges, ``--out``) is checked before the first request, so a
+mistake never costs money. Failures end with one line for the operator: which
+step, which host, the HTTP status and the provider's own message.
+
+Exit codes: 0 done; 1 the provider failed; 2 bad usage, an unwritable ``--out``
+or the provider is not configured; 130 / 143 interrupted by SIGINT / SIGTERM
+(the provider job may still run, and is billed: its id is printed).
 """
 
 from __future__ import annotations
@@ -11,231 +16,206 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import logging
+import os
+import signal
 import sys
 import tempfile
 import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any
 
 import aiohttp
+from yarl import URL
 
+from bot.cli_generate_options import UsageError, build_request
+from bot.cli_terminal import Output, OutputError, StatusLine, console_logs, plan_output
 from bot.config import Settings
-from bot.providers.base import (
-    GenerationRequest,
-    JobKind,
-    Provider,
-    ProviderStatus,
-    RemoteState,
-)
+from bot.logs import RedactingFilter
+from bot.providers.base import GenerationRequest, Provider, ProviderStatus, RemoteState
 from bot.providers.errors import ErrorKind, ProviderError, generation_failed
 from bot.providers.registry import KEY_VARIABLES, build_providers
 
-log = logging.getLogger(__name__)
-
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 POLL_INTERVAL_S = 1.0
-MUSIC_MODELS = {"stable-audio": "stable-audio", "eleven-music": "elevenlabs/eleven_music"}
 
 
-class UsageError(Exception):
-    pass
+@dataclass
+class Progress:
+    """How far one generation got: what an error or an interruption must report."""
+
+    provider: Provider
+    host: str  # the provider's API host
+    step: str = "prepare"  # prepare → voices → submit → poll → download → save
+    job_id: str | None = None
+    file_host: str | None = None  # where the result is downloaded from
+
+    @property
+    def where(self) -> str:
+        return (self.file_host or self.host) if self.step == "download" else self.host
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{self.prog}: {message}")
+def _host(url: str) -> str:
+    return URL(url).host_port_subcomponent or url
 
 
-def _parser() -> argparse.ArgumentParser:
-    root = _Parser(prog="foley generate", description="Run one generation and save the file.")
-    kinds = root.add_subparsers(dest="kind", required=True, parser_class=_Parser)
-    music = kinds.add_parser("music", help="music via AI/ML API")
-    music.add_argument("--prompt", required=True, help="what the music should sound like")
-    music.add_argument("--model", choices=sorted(MUSIC_MODELS), default="stable-audio")
-    music.add_argument(
-        "--duration", type=float, help="seconds (stable-audio 1-47, eleven-music 10-300)"
-    )
-    music.add_argument("--steps", type=int, help="stable-audio denoising steps (1-1000)")
-    music.add_argument("--start", type=int, help="stable-audio seconds_start (1-47)")
-    say = kinds.add_parser("say", help="text to speech via ElevenLabs")
-    say.add_argument("--text", required=True)
-    say.add_argument("--voice", help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE)")
-    say.add_argument("--model", default="eleven_multilingual_v2")
-    say.add_argument("--format", default="mp3_44100_128", help="ElevenLabs output_format")
-    say.add_argument("--speed", type=float)
-    say.add_argument("--stability", type=float)
-    say.add_argument("--seed", type=int)
-    say.add_argument("--language", help="ISO 639-1 code (flash/turbo v2.5 models only)")
-    sfx = kinds.add_parser("sfx", help="sound effect via ElevenLabs")
-    sfx.add_argument("--prompt", required=True, help="what the sound effect should be")
-    sfx.add_argument("--duration", type=float, help="seconds (0.5-30; default: automatic)")
-    sfx.add_argument("--influence", type=float, help="prompt influence 0-1")
-    sfx.add_argument("--loop", action="store_true", help="make a seamless loop")
-    sfx.add_argument("--model", default="eleven_text_to_sound_v2")
-    sfx.add_argument("--format", default="mp3_44100_128", help="ElevenLabs output_format")
-    for sub in (music, say, sfx):
-        sub.add_argument("--out", required=True, type=Path, help="where to write the audio")
-    return root
-
-
-def _check_range(name: str, value: float | None, lo: float, hi: float) -> None:
-    if value is not None and not lo <= value <= hi:
-        raise UsageError(f"foley generate: {name} must be between {lo:g} and {hi:g}")
-
-
-def build_request(args: argparse.Namespace) -> GenerationRequest:
-    """Turn parsed options into the provider-native request (checked before paying)."""
-    if args.kind == "music":
-        model = MUSIC_MODELS[args.model]
-        if model == "stable-audio":
-            _check_range("--duration", args.duration, 1, 47)
-            _check_range("--steps", args.steps, 1, 1000)
-            _check_range("--start", args.start, 1, 47)
-            total = round(args.duration) if args.duration is not None else None
-            params = {
-                "prompt": args.prompt,
-                "seconds_total": total,
-                "seconds_start": args.start,
-                "steps": args.steps,
-            }
-        else:
-            if args.steps is not None or args.start is not None:
-                raise UsageError("foley generate: --steps/--start only apply to stable-audio")
-            _check_range("--duration", args.duration, 10, 300)
-            length = round(args.duration * 1000) if args.duration is not None else None
-            params = {"prompt": args.prompt, "music_length_ms": length}
-        return GenerationRequest(JobKind.MUSIC, model, params)
-    if args.kind == "say":
-        _check_range("--speed", args.speed, 0.7, 1.2)
-        _check_range("--stability", args.stability, 0, 1)
-        params = {
-            "text": args.text,
-            "voice_id": args.voice,
-            "output_format": args.format,
-            "speed": args.speed,
-            "stability": args.stability,
-            "seed": args.seed,
-            "language_code": args.language,
-        }
-        return GenerationRequest(JobKind.SAY, args.model, params)
-    _check_range("--duration", args.duration, 0.5, 30)
-    _check_range("--influence", args.influence, 0, 1)
-    params = {
-        "text": args.prompt,
-        "duration_seconds": args.duration,
-        "prompt_influence": args.influence,
-        "loop": True if args.loop else None,
-        "output_format": args.format,
-    }
-    return GenerationRequest(JobKind.SFX, args.model, params)
-
-
-class StatusLine:
-    """A one-line live status on stderr; plain lines when stderr is not a terminal."""
-
-    def __init__(self, stream: TextIO, label: str) -> None:
-        self.stream, self.label = stream, label
-        self.state = "submitting"
-        self.started = time.monotonic()
-        self._tty = stream.isatty()
-        self._last = ""
-
-    def set(self, state: str) -> None:
-        self.state = state
-        self.draw()
-
-    def draw(self) -> None:
-        elapsed = time.monotonic() - self.started
-        if self._tty:
-            self.stream.write(f"\r\x1b[K{self.label}: {self.state} · {elapsed:.0f}s")
-            self.stream.flush()
-        elif self.state != self._last:
-            print(f"{self.label}: {self.state} ({elapsed:.0f}s)", file=self.stream, flush=True)
-        self._last = self.state
-
-    async def tick(self) -> None:
-        while True:
-            self.draw()
-            await asyncio.sleep(0.5)
-
-    def close(self) -> None:
-        if self._tty:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-async def run_generate(argv: list[str], settings: Settings) -> int:
+async def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     try:
-        args = _parser().parse_args(argv)
         request = build_request(args)
-    except UsageError as exc:
-        print(exc, file=sys.stderr)
+        output = await asyncio.to_thread(plan_output, args.out)
+    except (UsageError, OutputError) as exc:
+        print(exc if isinstance(exc, UsageError) else f"foley generate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except SystemExit as exc:  # --help
-        return int(exc.code or 0) if isinstance(exc.code, int | None) else EXIT_USAGE
-    out: Path = args.out
     async with aiohttp.ClientSession() as session:
         provider = build_providers(settings, session)[request.service]
         if not provider.enabled:
             var = KEY_VARIABLES[request.service]
             print(f"foley: {provider.display_name} is not configured: set {var}", file=sys.stderr)
             return EXIT_USAGE
-        status_line = StatusLine(sys.stderr, f"{args.kind} ({request.model})")
-        ticker = asyncio.create_task(status_line.tick())
+        base = settings.aimlapi_base_url if request.service == "aimlapi" else None
+        progress = Progress(provider, _host(base or settings.elevenlabs_base_url))
         try:
-            return await _generate(provider, request, out, args, settings, status_line)
-        except ProviderError as exc:
-            status_line.set("failed")
-            status_line.close()
-            log.info("generate failed: %s", exc.log_text())  # the detail, for the operator
-            print(f"foley: {exc.user_message}", file=sys.stderr)
-            return EXIT_USAGE if exc.kind is ErrorKind.DISABLED else EXIT_FAIL
+            # The work directory proves --out is writable before anything is sent.
+            workdir = tempfile.TemporaryDirectory(dir=output.directory, prefix=".foley-")
         except OSError as exc:
-            status_line.close()
-            print(f"foley: cannot write {out}: {exc.strerror or exc}", file=sys.stderr)
-            return EXIT_FAIL
-        finally:
-            ticker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await ticker
+            print(f"foley generate: cannot write in {output.directory}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        with workdir, console_logs(args.verbose):
+            line = StatusLine(sys.stderr, f"{args.kind} ({request.model})")
+            work = _generate(progress, request, output, Path(workdir.name), args, settings, line)
+            return await _supervise(work, progress, line, settings.secrets())
+
+
+async def _supervise(
+    generation: Coroutine[Any, Any, int], progress: Progress, line: StatusLine, secrets: list[str]
+) -> int:
+    """Run the generation; turn a failure or SIGINT/SIGTERM into one honest last line."""
+    loop = asyncio.get_running_loop()
+    work = asyncio.create_task(generation)
+    received: list[signal.Signals] = []
+
+    def interrupt(sig: signal.Signals) -> None:
+        received.append(sig)
+        work.cancel()
+
+    handled = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError, RuntimeError, NotImplementedError):
+            loop.add_signal_handler(sig, interrupt, sig)  # main thread only
+            handled.append(sig)
+    ticker = asyncio.create_task(line.tick())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if not received:
+            raise
+        line.close()
+        print(_interrupted(received[0], progress), file=sys.stderr)
+        return 128 + int(received[0])
+    except ProviderError as exc:
+        line.set("failed")
+        line.close()
+        print(_failure(exc, progress, secrets), file=sys.stderr)
+        return EXIT_USAGE if exc.kind is ErrorKind.DISABLED else EXIT_FAIL
+    except OSError as exc:
+        line.close()
+        print(f"foley generate: cannot save the audio: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    finally:
+        ticker.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await ticker
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def _failure(exc: ProviderError, progress: Progress, secrets: list[str]) -> str:
+    """``foley generate: AI/ML API submit at host failed: HTTP 401 invalid_key: <message>``."""
+    facts = [f"HTTP {exc.status}"] if exc.status is not None else []
+    facts.append(str(exc.kind))
+    message = exc.detail or exc.user_message
+    ids = [f"request-id {exc.request_id}"] if exc.request_id else []
+    if progress.job_id:
+        ids.append(f"job {progress.job_id}")
+    text = (
+        f"foley generate: {progress.provider.display_name} {progress.step} at {progress.where} "
+        f"failed: {' '.join(facts)}: {message}" + (f" ({'; '.join(ids)})" if ids else "")
+    )
+    return " ".join(RedactingFilter(secrets).redact(text).split())
+
+
+def _interrupted(sig: signal.Signals, progress: Progress) -> str:
+    name, provider = sig.name, progress.provider.display_name
+    if progress.step in ("prepare", "voices"):
+        return f"foley generate: interrupted ({name}) before anything was submitted; nothing billed"
+    if progress.job_id is None:
+        return (
+            f"foley generate: interrupted ({name}); the {provider} request was already sent, "
+            "so it may still run and is billed (no job id was received); nothing was saved"
+        )
+    if progress.step in ("download", "save"):
+        return (
+            f"foley generate: interrupted ({name}); {provider} job {progress.job_id} finished "
+            "and is billed, but nothing was saved"
+        )
+    return (
+        f"foley generate: interrupted ({name}); {provider} job {progress.job_id} may still run "
+        "and is billed; nothing was saved"
+    )
 
 
 async def _generate(
-    p: Provider,
+    progress: Progress,
     request: GenerationRequest,
-    out: Path,
+    output: Output,
+    workdir: Path,
     args: argparse.Namespace,
     settings: Settings,
     line: StatusLine,
 ) -> int:
-    out.parent.mkdir(parents=True, exist_ok=True)
+    p = progress.provider
     if args.kind == "say" and args.voice:
+        progress.step = "voices"
         request = await _resolve_voice(p, request, args.voice)
     deadline = time.monotonic() + settings.job_timeout_s
-    with tempfile.TemporaryDirectory(dir=out.parent, prefix=".foley-") as workdir:
-        line.set("generating" if not p.is_async else "submitting")
-        submission = await p.submit(request, Path(workdir))
-        status: ProviderStatus = submission.status
-        credits = status.credits_used
-        while status.state in (RemoteState.QUEUED, RemoteState.RUNNING):
-            line.set(status.state.value)
-            if time.monotonic() > deadline:
-                line.close()
-                print(f"foley: no result after {settings.job_timeout_s:g}s", file=sys.stderr)
-                return EXIT_FAIL
-            await asyncio.sleep(POLL_INTERVAL_S)
-            status = await p.poll(submission.provider_job_id)
-            credits = status.credits_used if status.credits_used is not None else credits
-        if status.state is not RemoteState.COMPLETED:
-            raise generation_failed(p.display_name, status.error_message)
-        line.set("downloading" if p.is_async else "saving")
-        audio = await p.fetch(status, out)
+    progress.step = "submit"
+    line.set("generating" if not p.is_async else "submitting")
+    submission = await p.submit(request, workdir)
+    progress.job_id = submission.provider_job_id
+    status: ProviderStatus = submission.status
+    credits = status.credits_used
+    progress.step = "poll"
+    while status.state in (RemoteState.QUEUED, RemoteState.RUNNING):
+        line.set(status.state.value)
+        if time.monotonic() > deadline:
+            line.close()
+            print(
+                f"foley generate: {p.display_name} job {progress.job_id} not finished after "
+                f"{settings.job_timeout_s:g}s (JOB_TIMEOUT_S); it may still finish and is billed",
+                file=sys.stderr,
+            )
+            return EXIT_FAIL
+        await asyncio.sleep(POLL_INTERVAL_S)
+        status = await p.poll(submission.provider_job_id)
+        credits = status.credits_used if status.credits_used is not None else credits
+    if status.state is not RemoteState.COMPLETED:
+        raise generation_failed(p.display_name, status.error_message)
+    progress.step = "download" if p.is_async else "save"
+    progress.file_host = _host(status.audio_url) if status.audio_url else None
+    line.set("downloading" if p.is_async else "saving")
+    # Into the work directory first: --out is only touched once the file is complete.
+    suffix = status.local_file.suffix if status.local_file else ""
+    audio = await p.fetch(status, workdir / f"audio{suffix}")
+    progress.step = "save"
+    extension = audio.format if audio.format != "unknown" else suffix.lstrip(".") or "bin"
+    final = output.final_path(args.kind, extension)
+    await asyncio.to_thread(os.replace, audio.path, final)
     line.set("done")
     line.close()
     cost = f"{credits:,.0f} credits" if credits is not None else "not reported"
     print(f"cost: {cost} ({p.display_name})")
-    print(f"saved: {audio.path} ({audio.format}, {audio.size:,} bytes)")
+    print(f"saved: {final} ({audio.format}, {audio.size:,} bytes)")
     return EXIT_OK
 
 

@@ -1,8 +1,9 @@
-"""``python -m bot usage export --guild ID [--since YYYY-MM-DD] --out usage.csv``.
+"""``foley usage``: this period's usage report; ``foley usage export``: a server's ledger as CSV.
 
-Writes one CSV row per ledger entry of a server, oldest first. It opens the
-database read-only, so it is safe to run while the bot is up: in WAL mode a
-reader sees the last committed state and never blocks the bot's writers.
+Both open the database read-only, so they are safe to run while the bot is up:
+in WAL mode a reader sees the last committed state and never blocks the bot's
+writers. The report reads the same ledger queries ``/usage`` and ``/quota top``
+use (through :class:`~bot.quotas.ledger.Ledger`), for every server at once.
 Exit codes: 0 done, 1 the database could not be read, 2 bad arguments.
 """
 
@@ -13,14 +14,16 @@ import asyncio
 import csv
 import sqlite3
 import sys
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO, Any
 
 from bot.config import Settings
+from bot.quotas import render
+from bot.quotas.ledger import Ledger
 from bot.quotas.periods import iso
 from bot.storage import ledger_sql
+from bot.storage.db import Database
 
 HEADER = (
     "created_at",
@@ -35,33 +38,62 @@ HEADER = (
 )
 QUOTAS_SCHEMA_VERSION = 3
 BATCH = 1000
+TOP_MAX = 1000
 
 
-class _ParserExit(Exception):
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-class _Parser(argparse.ArgumentParser):
-    # argparse would call sys.exit(); the composition root owns the exit code.
-    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:  # type: ignore[override]
-        if message:
-            print(message.rstrip(), file=sys.stderr)
-        raise _ParserExit(status)
-
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        self.exit(2, f"usage export: {message}")
-
-
-def _parser() -> _Parser:
-    parser = _Parser(
-        prog="python -m bot usage export", description="Export a server's ledger as CSV."
+def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
+    """The ``usage`` verb (bare: the report) and its ``export`` sub-verb."""
+    usage = verbs.add_parser(
+        "usage",
+        usage="%(prog)s [-h] [--guild ID] [--top N] [export ...]",
+        help="usage report for this quota period (sub-verb: export)",
+        description="Without a sub-verb: tokens and dollars spent this quota period "
+        "(QUOTA_PERIOD, UTC) per provider, per server and per member.",
     )
-    parser.add_argument("--guild", type=int, required=True, help="server (guild) id")
-    parser.add_argument("--since", type=_date, help="first UTC day to include, YYYY-MM-DD")
-    parser.add_argument("--out", required=True, help="CSV file to write, or - for stdout")
-    return parser
+    usage.add_argument(
+        "--guild",
+        dest="report_guild",
+        type=int,
+        metavar="ID",
+        help="only this server (default: every server)",
+    )
+    usage.add_argument(
+        "--top",
+        type=_top,
+        default=25,
+        metavar="N",
+        help=f"members listed per server, 1-{TOP_MAX} (default: %(default)s)",
+    )
+    subs = usage.add_subparsers(
+        dest="usage_verb", title="sub-verbs", metavar="SUB-VERB", prog=usage.prog
+    )
+    export = subs.add_parser(
+        "export",
+        help="write a server's ledger entries as CSV",
+        description="Write one CSV row per ledger entry of a server, oldest first.",
+    )
+    export.add_argument(
+        "--guild", type=int, required=True, metavar="ID", help="server (guild) id (required)"
+    )
+    export.add_argument(
+        "--since",
+        type=_date,
+        metavar="YYYY-MM-DD",
+        help="first UTC day to include, YYYY-MM-DD (default: all)",
+    )
+    export.add_argument(
+        "--out", required=True, metavar="PATH", help="CSV file to write, or - for stdout (required)"
+    )
+
+
+def _top(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 1 <= value <= TOP_MAX:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {TOP_MAX}")
+    return value
 
 
 def _date(text: str) -> datetime:
@@ -78,37 +110,70 @@ def _cell(text: str | None) -> str:
     return "'" + text if text[0] in "=+-@\t\r" else text
 
 
-async def run_usage_export(argv: Sequence[str], settings: Settings) -> int:
-    args_list = list(argv)
-    if args_list[:1] == ["export"]:
-        args_list = args_list[1:]
-    try:
-        args = _parser().parse_args(args_list)
-    except _ParserExit as done:  # --help (0) or a bad argument (2)
-        return done.status
+async def run_usage(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(settings.database_path)
+    name = "foley usage export" if args.usage_verb == "export" else "foley usage"
     if not await asyncio.to_thread(path.exists):
-        print(f"usage export: no database at {path} (DATABASE_PATH)", file=sys.stderr)
+        print(f"{name}: no database at {path} (DATABASE_PATH)", file=sys.stderr)
         return 1
-    since = iso(args.since) if args.since else ""
     try:
-        count = await _export(path, args.guild, since, args.out)
+        if args.usage_verb == "export":
+            since = iso(args.since) if args.since else ""
+            count = await _export(path, args.guild, since, args.out)
+        else:
+            print(await _report(path, settings, args.report_guild, args.top))
     except (sqlite3.Error, OSError) as exc:
-        print(f"usage export: {exc}", file=sys.stderr)
+        print(f"{name}: {exc}", file=sys.stderr)
         return 1
-    if args.out != "-":
+    if args.usage_verb == "export" and args.out != "-":
         print(f"wrote {count} ledger entries to {args.out}", file=sys.stderr)
     return 0
 
 
-async def _export(path: Path, guild_id: int, since: str, out: str) -> int:
+async def _open(path: Path) -> Database:
     conn = await ledger_sql.open_readonly(path)
+    version = await ledger_sql.schema_version(conn)
+    if version < QUOTAS_SCHEMA_VERSION:
+        await conn.close()
+        raise sqlite3.DatabaseError(
+            f"database schema version {version} has no ledger yet; start the bot once"
+        )
+    return Database(conn, path)
+
+
+async def _report(path: Path, settings: Settings, guild_id: int | None, top: int) -> str:
+    db = await _open(path)
     try:
-        version = await ledger_sql.schema_version(conn)
-        if version < QUOTAS_SCHEMA_VERSION:
-            raise sqlite3.DatabaseError(
-                f"database schema version {version} has no ledger yet; start the bot once"
-            )
+        ledger = Ledger(db, settings)
+        period = ledger.current_period()
+        lines = [f"Usage for {settings.quota_period} {period} (UTC), from {path}"]
+        services = await ledger.spend_by_service(guild_id)
+        guilds = [g for g in await ledger.guild_spend() if guild_id in (None, g[0])]
+        if not services and not guilds:
+            return "\n".join([*lines, "Nothing was spent in this period."])
+        lines.append("Spend per provider:")
+        lines += [f"  {name or '-':<12} {_amount(s.tokens, s.usd)}" for name, s in services]
+        for gid, spend in guilds:
+            lines.append(f"Server {gid}: {_amount(spend.tokens, spend.usd)}")
+            spenders = await ledger.top_spenders(gid, top + 1)
+            lines += [
+                f"  member {m.user_id:<20} {_amount(m.tokens, m.usd)}" for m in spenders[:top]
+            ]
+            if len(spenders) > top:
+                lines.append("  (more members: raise --top to list them)")
+        return "\n".join(lines)
+    finally:
+        await db.close()
+
+
+def _amount(tokens: int, usd: float) -> str:
+    return f"{render.tokens(tokens):>12} tokens  {render.usd(usd)}"
+
+
+async def _export(path: Path, guild_id: int, since: str, out: str) -> int:
+    db = await _open(path)
+    conn = db.conn
+    try:
         stream: IO[str] = (
             sys.stdout if out == "-" else await asyncio.to_thread(_open_out, Path(out))
         )
@@ -139,7 +204,7 @@ async def _export(path: Path, guild_id: int, since: str, out: str) -> int:
                 await asyncio.to_thread(stream.close)
         return count
     finally:
-        await conn.close()
+        await db.close()
 
 
 def _open_out(path: Path) -> IO[str]:

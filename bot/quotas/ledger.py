@@ -313,6 +313,19 @@ class Ledger:
         rows = await ledger_sql.top_spenders(self.db, guild_id, pkey, limit)
         return [Spender(int(r["user_id"]), int(r["charged"]), float(r["usd"])) for r in rows]
 
+    def current_period(self) -> str:
+        return period_key(self.clock(), self.settings.quota_period)
+
+    async def guild_spend(self) -> list[tuple[int, Spend]]:
+        """Every server's charged tokens and dollars this period, biggest first."""
+        rows = await ledger_sql.guild_spend(self.db, self.current_period())
+        return [(int(r["guild_id"]), Spend(int(r["charged"]), float(r["usd"]))) for r in rows]
+
+    async def spend_by_service(self, guild_id: int | None = None) -> list[tuple[str, Spend]]:
+        """This period's charges per provider ("aimlapi", ...), in one server or all."""
+        rows = await ledger_sql.service_spend(self.db, self.current_period(), guild_id)
+        return [(str(r["service"] or ""), Spend(int(r["charged"]), float(r["usd"]))) for r in rows]
+
     async def spent_today(self, guild_id: int | None = None) -> Spend:
         """Tokens and dollars charged this UTC day, in one server or across all."""
         dkey = day_key(self.clock())

@@ -235,6 +235,29 @@ async def top_spenders(db: Database, guild_id: int, key: str, limit: int) -> lis
     return await db.fetchall(TOP_SPENDERS, (guild_id, key, limit))
 
 
+GUILD_SPEND = """
+SELECT guild_id, charged, usd FROM usage_totals
+WHERE scope = 'guild' AND period_key = ? AND (charged <> 0 OR usd <> 0)
+ORDER BY charged DESC, guild_id
+"""
+
+# Per provider there is no running total: sum the period's charging entries.
+SERVICE_SPEND = """
+SELECT service, SUM(amount) AS charged, SUM(usd) AS usd FROM ledger
+WHERE period_key = :p AND kind IN ('reserve', 'settle', 'refund')
+  AND (:g IS NULL OR guild_id = :g)
+GROUP BY service ORDER BY service
+"""
+
+
+async def guild_spend(db: Database, key: str) -> list[aiosqlite.Row]:
+    return await db.fetchall(GUILD_SPEND, (key,))
+
+
+async def service_spend(db: Database, key: str, guild_id: int | None) -> list[aiosqlite.Row]:
+    return await db.fetchall(SERVICE_SPEND, {"p": key, "g": guild_id})
+
+
 # ------------------------------------------------------------- limits (caps)
 
 GET_LIMIT = "SELECT tokens FROM quota_limits WHERE guild_id = ? AND scope = ? AND target_id = ?"

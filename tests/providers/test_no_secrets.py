@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from bot.__main__ import _parser
 from bot.cli_generate import run_generate
 from bot.config import load_settings
 from bot.simulator import Fault, Simulator, Timings
@@ -60,8 +61,11 @@ async def test_full_generations_through_faults_log_no_key(
     faults.add(Fault(service="elevenlabs", op="tts", kind="rate_limited", times=1, retry_after=0))
     faults.add(Fault(service="elevenlabs", op="voices", kind="server_error", times=1))
 
-    music = ["music", "--prompt", "lo-fi", "--duration", "2", "--out", str(tmp_path / "m.wav")]
-    say = ["say", "--text", "hi", "--voice", "Rachel", "--out", str(tmp_path / "s.mp3")]
+    gen = _parser().parse_args  # as `foley generate ...` parses its arguments
+    music = gen(
+        ["generate", "music", "--prompt", "lo-fi", "--duration", "2", "--out", str(tmp_path)]
+    )
+    say = gen(["generate", "say", "--text", "hi", "--voice", "Rachel", "--out", str(tmp_path)])
     assert await run_generate(music, settings) == 0
     assert await run_generate(say, settings) == 0
     # Failures too: a rejected key, a job that fails, a submit that dies mid-way.
