@@ -60,7 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     music.add_argument("--start", type=int, help="stable-audio seconds_start (1-47)")
     say = kinds.add_parser("say", help="text to speech via ElevenLabs")
     say.add_argument("--text", required=True)
-    say.add_argument("--voice", help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE)")
+    say.add_argument(
+        "--voice",
+        help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE, else picked from the account)",
+    )
     say.add_argument("--model", default="eleven_multilingual_v2")
     say.add_argument("--format", default="mp3_44100_128", help="ElevenLabs output_format")
     say.add_argument("--speed", type=float)
