@@ -86,7 +86,7 @@ def choose_default(
         return VoiceChoice(
             fallback.voice_id,
             fallback.name,
-            f"{fallback.reason} ({problem}, so it is not used)",
+            f"{problem}; instead: {fallback.reason}",
             warning=problem,
         )
     return auto_choice(voices, exclude)
