@@ -182,13 +182,16 @@ class ElevenLabsClient(KeyedClient):
 
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
         self._require()
-        if request.kind is JobKind.SAY and not request.params.get("voice_id"):
-            return await self._submit_default_voice(request, workdir)
         try:
+            if request.kind is JobKind.SAY and not request.params.get("voice_id"):
+                return await self._submit_default_voice(request, workdir)
             return await self._submit_one(request, workdir)
         except ProviderError as exc:
             if exc.kind is ErrorKind.PAID_PLAN_REQUIRED and request.kind is not JobKind.SAY:
                 exc.user_message = PAID_PLAN_OTHER  # the default text is about voices
+            if exc.kind is ErrorKind.FREE_TIER_DISABLED:
+                # Account-level, and only generation shows it: the operator must hear.
+                log.warning("ElevenLabs refused to generate: %s", exc.log_text())
             raise
 
     async def _submit_default_voice(self, request: GenerationRequest, workdir: Path) -> Submission:

@@ -56,9 +56,10 @@ PROVIDER_SIDE = frozenset({ErrorKind.UNAVAILABLE})
 
 # What the operator should know, in the log and in ``check``, beyond the kind.
 OPERATOR_HINTS: dict[ErrorKind, str] = {
-    ErrorKind.FREE_TIER_DISABLED: "the provider disabled the free tier for this key "
-    "(abuse detection, detected_unusual_activity); the key itself is valid. It usually "
-    "lifts after some days; a paid plan, or not using a VPN/proxy/cloud address, avoids it",
+    ErrorKind.FREE_TIER_DISABLED: "the provider's abuse detection disabled the free tier "
+    "for this key (detected_unusual_activity); the key itself is valid. A paid plan lifts "
+    "it; otherwise it usually clears after some days (VPNs, proxies and cloud addresses "
+    "trigger it)",
     ErrorKind.PAID_PLAN_REQUIRED: "the account's plan does not include this voice "
     "(library voices need a paid plan)",
 }
