@@ -120,7 +120,11 @@ async def _elevenlabs_voice(settings: Settings, session: aiohttp.ClientSession) 
     try:
         choice = await client.default_voice_choice()
     except ProviderError as exc:
-        lines = [CheckLine("WARN", name, f"cannot read the account's voices: {exc.user_message}")]
+        detail = (
+            f"cannot read the account's voices ({exc.user_message}); /say without a voice "
+            "needs ELEVENLABS_DEFAULT_VOICE or a key allowed to read voices"
+        )
+        lines = [CheckLine("WARN", name, detail)]
     else:
         if choice.voice_id is None:
             detail = f"none: {choice.describe()}; /say works only with a voice option"

@@ -60,8 +60,8 @@ OPERATOR_HINTS: dict[ErrorKind, str] = {
     "for this key (detected_unusual_activity); the key itself is valid. A paid plan lifts "
     "it; otherwise it usually clears after some days (VPNs, proxies and cloud addresses "
     "trigger it)",
-    ErrorKind.PAID_PLAN_REQUIRED: "the account's plan does not include this voice "
-    "(library voices need a paid plan)",
+    ErrorKind.PAID_PLAN_REQUIRED: "the account's plan does not include what was asked "
+    "for (e.g. Voice Library voices need a paid plan)",
 }
 
 
