@@ -100,3 +100,15 @@ async def test_check_names_the_voice_picked_from_a_fresh_account(
     assert line.startswith("WARN ElevenLabs voice Sim Cloned Narrator (simClonedVoice000001): ")
     assert "ELEVENLABS_DEFAULT_VOICE=JBFqnCBsd6RMkjVDRZzb is not a voice of this" in line
     assert code == 0, "a warning, not a failure"
+
+
+def test_check_words_an_account_error_for_the_operator() -> None:
+    from bot.check import _operator_text
+    from bot.providers.errors import ErrorKind, ProviderError
+
+    disabled = ProviderError(ErrorKind.FREE_TIER_DISABLED, "ElevenLabs")
+    text = _operator_text(disabled)
+    assert text.startswith("ElevenLabs: the provider's abuse detection disabled the free tier")
+    assert "the key itself is valid" in text and "rejected" not in text
+    wrong = ProviderError(ErrorKind.INVALID_KEY, "ElevenLabs")
+    assert _operator_text(wrong) == wrong.user_message

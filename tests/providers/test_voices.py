@@ -127,3 +127,26 @@ async def test_an_account_without_voices_gets_a_clear_answer(
     assert info.value.kind is ErrorKind.VOICE_NOT_FOUND
     assert "no voice to use yet" in str(info.value) and "`voice` option" in str(info.value)
     assert tts_paths(simulator) == [], "nothing was sent to be billed"
+
+
+async def test_a_deleted_default_voice_404s_once_then_the_next_one_speaks(
+    simulator: Simulator, session: aiohttp.ClientSession, tmp_path: Path
+) -> None:
+    xi = client(simulator, session)
+    await xi.prepare()  # picks the account's cloned voice
+    simulator.account.owned_voices = False  # the operator deleted it at elevenlabs.io
+    await xi.submit(SAY, tmp_path)
+    assert tts_paths(simulator) == [CLONED, ADAM]  # 404, then the first premade voice
+    assert simulator.account.character_count == len("Hello there")
+
+
+async def test_the_pick_follows_the_voice_list_when_it_is_refreshed(
+    simulator: Simulator, session: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    xi = ElevenLabsClient(session, XI_KEY, base_url=simulator.base_url, catalog_ttl_s=0)
+    assert (await xi.default_voice_choice()).voice_id == CLONED
+    simulator.account.owned_voices = False
+    with caplog.at_level(logging.INFO, "bot.providers.elevenlabs"):
+        choice = await xi.default_voice_choice()
+    assert choice.voice_id == ADAM and "first premade voice" in choice.reason
+    assert f"ElevenLabs default voice: Adam ({ADAM})" in caplog.text
