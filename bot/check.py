@@ -10,6 +10,7 @@ import asyncio
 import importlib.metadata
 import sys
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Literal, TextIO
 
 import aiohttp
@@ -93,12 +94,66 @@ async def _providers(settings: Settings, session: aiohttp.ClientSession) -> list
         try:
             await provider.verify_key()
         except ProviderError as exc:
-            lines.append(CheckLine("FAIL", name, exc.user_message))
+            lines.append(CheckLine("FAIL", name, _operator_text(exc)))
         else:
             lines.append(CheckLine("OK", name, "accepted"))
     if all(line.level != "OK" for line in lines):
         lines.append(CheckLine("FAIL", "providers", "no provider works: Foley can't generate"))
     return lines
+
+
+def _operator_text(exc: ProviderError) -> str:
+    """What an operator should read: the hint (e.g. free tier disabled) beats the member text."""
+    hint = exc.operator_hint
+    return f"{exc.service}: {hint}" if hint else exc.user_message
+
+
+async def _elevenlabs_voice(settings: Settings, session: aiohttp.ClientSession) -> list[CheckLine]:
+    """The voice /say uses without a voice option, its id and why; plus the last job's verdict."""
+    from bot.providers.elevenlabs import ElevenLabsClient
+    from bot.providers.registry import build_providers
+
+    client = build_providers(settings, session)["elevenlabs"]
+    if not isinstance(client, ElevenLabsClient) or not client.enabled:
+        return []
+    name = "ElevenLabs voice"
+    try:
+        choice = await client.default_voice_choice()
+    except ProviderError as exc:
+        detail = (
+            f"cannot read the account's voices ({exc.user_message}); /say without a voice "
+            "needs ELEVENLABS_DEFAULT_VOICE or a key allowed to read voices"
+        )
+        lines = [CheckLine("WARN", name, detail)]
+    else:
+        if choice.voice_id is None:
+            detail = f"none: {choice.describe()}; /say works only with a voice option"
+            lines = [CheckLine("WARN", name, detail)]
+        else:
+            level: Level = "WARN" if choice.warning or not choice.verified else "OK"
+            lines = [CheckLine(level, name, choice.describe())]
+    return lines + await _last_elevenlabs_job(settings)
+
+
+async def _last_elevenlabs_job(settings: Settings) -> list[CheckLine]:
+    """Some account states (the free tier disabled for the key) only show on generation."""
+    from bot.providers.errors import OPERATOR_HINTS, ErrorKind
+    from bot.storage.jobs_sql import SELECT_LAST_FINISHED
+
+    try:
+        db = await Database.open(settings.database_path)
+    except StorageError:
+        return []  # the database line already says why
+    try:
+        row = await db.fetchone(SELECT_LAST_FINISHED, ("elevenlabs",))
+    finally:
+        await db.close()
+    if row is None or row[1] != ErrorKind.FREE_TIER_DISABLED:
+        return []
+    when = datetime.fromtimestamp(float(row[2]), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    hint = OPERATOR_HINTS[ErrorKind.FREE_TIER_DISABLED]
+    detail = f"the last job ({when}) failed: {hint}"
+    return [CheckLine("WARN", "ElevenLabs account", detail)]
 
 
 async def _discord(settings: Settings, session: aiohttp.ClientSession) -> CheckLine:
@@ -124,10 +179,12 @@ async def collect(settings: Settings) -> list[CheckLine]:
     lines.append(await _ffmpeg(settings))
     lines.append(_voice())
     async with aiohttp.ClientSession() as session:
-        provider_lines, discord_line = await asyncio.gather(
-            _providers(settings, session), _discord(settings, session)
+        provider_lines, voice_lines, discord_line = await asyncio.gather(
+            _providers(settings, session),
+            _elevenlabs_voice(settings, session),
+            _discord(settings, session),
         )
-    return [*lines, *provider_lines, discord_line]
+    return [*lines, *provider_lines, *voice_lines, discord_line]
 
 
 async def run_check(settings: Settings, out: TextIO = sys.stdout) -> int:

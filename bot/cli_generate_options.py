@@ -63,7 +63,10 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     # What to say: one of a group, so another source (a file) can join it.
     text = say.add_mutually_exclusive_group(required=True)
     text.add_argument("--text", help="the words to speak (required)")
-    say.add_argument("--voice", help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE)")
+    say.add_argument(
+        "--voice",
+        help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE, else picked from the account)",
+    )
     say.add_argument(
         "--model", default="eleven_multilingual_v2", help="ElevenLabs model (default: %(default)s)"
     )

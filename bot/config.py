@@ -49,7 +49,7 @@ class Settings:
     max_download_bytes: int = 100 * 1024 * 1024
     download_allowed_hosts: tuple[str, ...] = ()
     provider_timeout_s: float = 60.0
-    elevenlabs_default_voice: str = "JBFqnCBsd6RMkjVDRZzb"
+    elevenlabs_default_voice: str = ""  # empty: picked from the account (elevenlabs_voices)
     # job engine (issue 4)
     aimlapi_max_concurrency: int = 4
     elevenlabs_max_concurrency: int = 2
@@ -202,7 +202,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
             "DOWNLOAD_ALLOWED_HOSTS", _host_list, "a comma list of host or host:port", ()
         ),
         provider_timeout_s=r.number("PROVIDER_TIMEOUT_S", 60.0, lo=1.0),
-        elevenlabs_default_voice=r.raw("ELEVENLABS_DEFAULT_VOICE") or "JBFqnCBsd6RMkjVDRZzb",
+        elevenlabs_default_voice=r.raw("ELEVENLABS_DEFAULT_VOICE") or "",
         aimlapi_max_concurrency=r.integer("AIMLAPI_MAX_CONCURRENCY", 4, lo=1, hi=100),
         elevenlabs_max_concurrency=r.integer("ELEVENLABS_MAX_CONCURRENCY", 2, lo=1, hi=100),
         max_jobs_per_user=r.integer("MAX_JOBS_PER_USER", 2, lo=1, hi=100),

@@ -9,6 +9,7 @@ background monitors; ``stop()`` stops them in reverse order.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,12 +32,14 @@ from bot.jobs.models import (
 from bot.ops.looplag import LoopLagMonitor
 from bot.ops.metrics import Metrics
 from bot.providers.breaker import BreakerProvider, CircuitBreaker
+from bot.providers.errors import ProviderError
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
 from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
+PREPARE_TIMEOUT_S = 10.0  # start-up must not wait a full provider timeout
 
 
 @dataclass
@@ -160,7 +163,23 @@ class Services:
         self._started = True
         self.settings.audio_dir.mkdir(parents=True, exist_ok=True)
         self.looplag.start()
+        await self._prepare_providers()
         await self.engine.start()
+
+    async def _prepare_providers(self) -> None:
+        """Let each client read its account once (ElevenLabs picks its default voice).
+
+        Bounded and never fatal: a provider that is down now is retried on first use.
+        """
+        for service, provider in self.providers.items():
+            prepare = getattr(provider.provider, "prepare", None)
+            if prepare is None or not provider.enabled:
+                continue
+            try:
+                await asyncio.wait_for(prepare(), PREPARE_TIMEOUT_S)
+            except (ProviderError, TimeoutError) as exc:
+                detail = exc.log_text() if isinstance(exc, ProviderError) else "timed out"
+                log.warning("%s: could not read the account at start (%s)", service, detail)
 
     async def stop(self) -> None:
         """Stop background work; safe to call twice."""

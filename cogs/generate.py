@@ -213,7 +213,8 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, 4_294_967_295] | None = None,
         play: bool = False,
     ) -> None:
-        voice_id = (voice or "").strip() or self.bot.settings.elevenlabs_default_voice
+        # No voice: the client uses the account's default (see bot/providers/elevenlabs_voices).
+        voice_id = (voice or "").strip() or None
 
         def build() -> GenerationRequest:
             # The text limit depends on the model and is checked after deferring

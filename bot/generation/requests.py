@@ -92,7 +92,7 @@ def build_music(
 def build_say(
     text: str | None,
     *,
-    voice_id: str,
+    voice_id: str | None,
     model: str | None = None,
     max_chars: int = 10_000,
     stability: float | None = None,
@@ -114,8 +114,9 @@ def build_say(
     lang = (language or "").strip().lower() or None
     if lang is not None and not _LANGUAGE.match(lang):
         raise UserError("`language` must be a 2-letter code such as `en`, `de` or `ja`.")
-    params: dict[str, object] = {"text": body, "voice_id": voice_id}
+    params: dict[str, object] = {"text": body}
     optional = {
+        "voice_id": voice_id or None,  # None: the account's default voice
         "stability": stability,
         "similarity_boost": similarity,
         "style": style,

@@ -8,17 +8,16 @@ queued wait instead of failing. After ``cooldown_s`` it goes *half-open* and
 lets exactly one trial request through; success closes it, failure reopens it
 and restarts the cooldown.
 
-Which failures count — the ones that say the next job would fail the same way:
-
-- ``UNAVAILABLE`` and ``RATE_LIMITED``: the service itself is struggling;
-- ``INVALID_KEY`` and ``OUT_OF_CREDITS``: the operator's account is unusable, so
-  every job would fail until a human acts. ``last_error`` keeps the kind so the
-  user is told "ask the operator" rather than "try again in a minute".
-
-The rest are about *this* request (``INVALID_REQUEST``, ``VOICE_NOT_FOUND``,
-``GENERATION_FAILED`` — usually a prompt the model refuses — ``DOWNLOAD_REFUSED``,
-``DISABLED``). They are neutral: they neither count nor reset the streak, since
-a 400 shows the API's front door works, not that generation does.
+Which failures count is a property of the error kind
+(:data:`bot.providers.errors.PROVIDER_SIDE`, the one place that decides it):
+only failures of the provider itself — 5xx, timeouts, dropped connections,
+malformed or truncated replies. Account and request errors (400/422, 401, 402,
+403, 429, voice not found, quota, free-tier caps) never open it, even when they
+repeat: ten members picking a paid-only voice, or one member hitting a cap,
+must not lock every member out. They are neutral: they neither count nor reset
+the streak, since a 400 shows the API's front door works, not that generation
+does. (An unusable key or an empty account fails each job on its own, with a
+message that tells the member to ask the operator, and is refunded.)
 
 While open, outcomes of calls still in flight (polls of jobs submitted earlier)
 neither close the breaker early nor extend the cooldown: a rate-limited service
@@ -44,7 +43,7 @@ from bot.providers.base import (
     ProviderStatus,
     Submission,
 )
-from bot.providers.errors import ErrorKind, ProviderError
+from bot.providers.errors import ProviderError
 
 if TYPE_CHECKING:
     from bot.ops.metrics import Metrics
@@ -54,19 +53,11 @@ T = TypeVar("T")
 
 DISPLAY_NAMES = {"aimlapi": "AI/ML API", "elevenlabs": "ElevenLabs"}
 
-COUNTING_KINDS = frozenset(
-    {ErrorKind.UNAVAILABLE, ErrorKind.RATE_LIMITED, ErrorKind.INVALID_KEY, ErrorKind.OUT_OF_CREDITS}
-)
-
 
 class BreakerState(StrEnum):
     CLOSED = "closed"
     HALF_OPEN = "half_open"
     OPEN = "open"
-
-
-def counts_against_service(error: ProviderError) -> bool:
-    return error.kind in COUNTING_KINDS
 
 
 def _wait_words(seconds: float) -> str:
@@ -204,7 +195,7 @@ class CircuitBreaker:
 
     def record_failure(self, error: ProviderError) -> None:
         """Count ``error`` if it is provider-side (see the module docstring)."""
-        if not counts_against_service(error):
+        if not error.provider_side:
             return
         self.last_error = error
         self._last_failure_at = self._clock()
@@ -241,22 +232,9 @@ class CircuitBreaker:
 
     def user_message(self) -> str:
         """Why a job is being refused or held, in words the user can act on."""
-        name = self.display_name
-        kind = self.last_error.kind if self.last_error else None
-        if kind is ErrorKind.INVALID_KEY:
-            return (
-                f"{name} rejected the bot's API key, so {name} commands are paused; "
-                "nothing was charged. Ask the bot operator to check the key."
-            )
-        if kind is ErrorKind.OUT_OF_CREDITS:
-            return (
-                f"The bot's {name} account is out of credits, so {name} commands are "
-                "paused; nothing was charged. Ask the bot operator to top it up."
-            )
-        rate_limited = kind is ErrorKind.RATE_LIMITED
-        trouble = "is rate-limiting the bot" if rate_limited else "is having trouble"
+        # Only provider-side failures open it, so "having trouble" is always true.
         return (
-            f"{name} {trouble} right now; nothing was charged. "
+            f"{self.display_name} is having trouble right now; nothing was charged. "
             f"Try again in {_wait_words(self.retry_in())}."
         )
 
@@ -345,7 +323,7 @@ class BreakerProvider:
         except ProviderError as exc:
             self._observe(op, started, exc.kind.value)
             self.breaker.record_failure(exc)
-            if op == "submit" and not counts_against_service(exc):
+            if op == "submit" and not exc.provider_side:
                 # A bad prompt says nothing about the service: let the next
                 # queued job be the trial instead.
                 self.breaker.release_trial()

@@ -38,6 +38,7 @@ from bot.providers.elevenlabs_catalog import (
     parse_voices_page,
 )
 from bot.providers.elevenlabs_errors import DISPLAY, map_error
+from bot.providers.elevenlabs_voices import VoiceChoice, choose_default, unverified
 from bot.providers.errors import ErrorKind, ProviderError
 from bot.providers.http import ApiClient, KeyedClient
 from bot.providers.retry import RetryPolicy
@@ -50,6 +51,29 @@ DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
 VOICE_SETTINGS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
 # Headerless formats: nothing to sniff, the bytes are raw samples.
 RAW_FORMATS = ("pcm_", "ulaw_", "alaw_")
+
+
+# Refusals of a voice that are answered before any audio is made (not billed).
+REPICK_KINDS = frozenset({ErrorKind.VOICE_NOT_FOUND, ErrorKind.PAID_PLAN_REQUIRED})
+PAID_PLAN_OTHER = (
+    f"This needs a paid {DISPLAY} plan, which this bot's account does not have. "
+    "Try different options, or ask the bot operator."
+)
+
+
+def _with_voice(request: GenerationRequest, choice: VoiceChoice) -> GenerationRequest:
+    if choice.voice_id is None:
+        raise ProviderError(
+            ErrorKind.VOICE_NOT_FOUND,
+            DISPLAY,
+            f"This bot's {DISPLAY} account has no voice to use yet. Ask the bot operator "
+            "to add one, or pick one with the `voice` option of /say.",
+            detail=choice.reason,
+            reached_provider=False,
+        )
+    return GenerationRequest(
+        request.kind, request.model, {**request.params, "voice_id": choice.voice_id}
+    )
 
 
 def _omit_none(values: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +99,7 @@ class ElevenLabsClient(KeyedClient):
         base_url: str = "https://api.elevenlabs.io",
         timeout_s: float = 60.0,
         retry: RetryPolicy | None = None,
-        default_voice: str = "JBFqnCBsd6RMkjVDRZzb",
+        default_voice: str = "",
         max_audio_bytes: int = 100 * 1024 * 1024,
         catalog_ttl_s: float = 600.0,
     ) -> None:
@@ -91,7 +115,12 @@ class ElevenLabsClient(KeyedClient):
             retry=retry or RetryPolicy(),
             secrets=(api_key,) if api_key else (),
         )
-        self.default_voice = default_voice
+        # ELEVENLABS_DEFAULT_VOICE: empty means "pick from the account" (see elevenlabs_voices).
+        self.configured_voice = default_voice
+        self._choice: VoiceChoice | None = None
+        self._warned: set[str] = set()
+        # Voices the provider refused as a default (404/402): skipped by the next pick.
+        self._refused: set[str] = set()
         self._max_bytes = max_audio_bytes
         self._voices: TtlCache[list[Voice]] = TtlCache(catalog_ttl_s)
         self._models: TtlCache[list[Model]] = TtlCache(catalog_ttl_s)
@@ -112,7 +141,15 @@ class ElevenLabsClient(KeyedClient):
             )
         fmt = p.get("output_format") or DEFAULT_OUTPUT_FORMAT
         if request.kind is JobKind.SAY:
-            voice = p.get("voice_id") or self.default_voice
+            voice = p.get("voice_id")
+            if not voice:
+                raise ProviderError(
+                    ErrorKind.VOICE_NOT_FOUND,
+                    DISPLAY,
+                    "No voice was chosen. Pick one with the `voice` option of /say.",
+                    detail="build_call without voice_id (submit resolves the default)",
+                    reached_provider=False,
+                )
             settings = _omit_none({k: p.get(k) for k in VOICE_SETTINGS})
             body = _omit_none(
                 {
@@ -145,14 +182,52 @@ class ElevenLabsClient(KeyedClient):
 
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
         self._require()
+        try:
+            if request.kind is JobKind.SAY and not request.params.get("voice_id"):
+                return await self._submit_default_voice(request, workdir)
+            return await self._submit_one(request, workdir)
+        except ProviderError as exc:
+            if exc.kind is ErrorKind.PAID_PLAN_REQUIRED and request.kind is not JobKind.SAY:
+                exc.user_message = PAID_PLAN_OTHER  # the default text is about voices
+            if exc.kind is ErrorKind.FREE_TIER_DISABLED:
+                # Account-level, and only generation shows it: the operator must hear.
+                log.warning("ElevenLabs refused to generate: %s", exc.log_text())
+            raise
+
+    async def _submit_default_voice(self, request: GenerationRequest, workdir: Path) -> Submission:
+        """/say without a voice: the account's default, re-picked once if it was refused.
+
+        A 404 voice_not_found or a 402 paid_plan_required is answered before any
+        audio is made and is not billed, so one retry with another voice cannot
+        charge twice.
+        """
+        choice = await self.default_voice_choice()
+        try:
+            return await self._submit_one(_with_voice(request, choice), workdir)
+        except ProviderError as exc:
+            if exc.kind not in REPICK_KINDS or choice.voice_id is None:
+                raise
+            log.warning(
+                "ElevenLabs refused the default voice %s (%s); picking another",
+                choice.describe(),
+                exc.log_text(),
+            )
+            self._refused.add(choice.voice_id)
+            again = await self.default_voice_choice(refresh=True)
+            if again.voice_id is None or again.voice_id == choice.voice_id:
+                raise
+            return await self._submit_one(_with_voice(request, again), workdir)
+
+    async def _submit_one(self, request: GenerationRequest, workdir: Path) -> Submission:
         path, body, fmt = self.build_call(request)
         raw = fmt.startswith(RAW_FORMATS)
 
         def check_head(head: bytes) -> None:
             if not raw and sniff_audio(head) is None:
-                # Paid for and received, but unusable: not worth a retry.
+                # A malformed reply: the provider's fault (counts toward the
+                # breaker), but paid for, so never retried.
                 raise ProviderError(
-                    ErrorKind.GENERATION_FAILED,
+                    ErrorKind.UNAVAILABLE,
                     DISPLAY,
                     f"{DISPLAY} sent back something that isn't audio. Please try again.",
                     detail=f"reply is not audio: {head[:16]!r}",
@@ -237,6 +312,40 @@ class ElevenLabsClient(KeyedClient):
             if token is None:
                 break
         return voices
+
+    async def default_voice_choice(self, *, refresh: bool = False) -> VoiceChoice:
+        """The voice /say uses when none is chosen, from the account's voice list.
+
+        Follows the cached voice list (``catalog_ttl_s``), so a default that
+        disappears from the account is replaced on the next refresh; ``refresh``
+        reloads the list now. When the list cannot be read, the last pick (or
+        the configured id, unchecked) is used rather than failing the job.
+        """
+        try:
+            voices = await self.list_voices(refresh=refresh)
+        except ProviderError as exc:
+            if self._choice is not None:
+                return self._choice
+            if not self.configured_voice.strip():
+                raise
+            choice = unverified(self.configured_voice, f"voice list unavailable: {exc.kind}")
+        else:
+            choice = choose_default(voices, self.configured_voice, self._refused)
+        self._remember(choice)
+        return choice
+
+    def _remember(self, choice: VoiceChoice) -> None:
+        if choice.warning and choice.warning not in self._warned:
+            self._warned.add(choice.warning)
+            log.warning("ElevenLabs: %s; falling back to another voice", choice.warning)
+        if self._choice is None or self._choice.voice_id != choice.voice_id:
+            log.info("ElevenLabs default voice: %s", choice.describe())
+        self._choice = choice
+
+    async def prepare(self) -> None:
+        """At start: pick (and log) the default voice, so problems show before a /say."""
+        if self.enabled:
+            await self.default_voice_choice()
 
     async def list_models(self, *, refresh: bool = False) -> list[Model]:
         self._require()

@@ -23,6 +23,9 @@ class Voice:
     voice_id: str
     name: str
     category: str  # "premade", "cloned", "generated", "professional", ...
+    # From ``is_owner``: False for library voices added to the account (which a
+    # free plan cannot use through the API); None when the reply does not say.
+    is_owner: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,12 @@ def parse_voices_page(data: Any) -> tuple[list[Voice], str | None]:
     """One ``GET /v2/voices`` page → (voices, next page token or None)."""
     page = _object(data)
     voices = [
-        Voice(str(v["voice_id"]), str(v.get("name") or v["voice_id"]), str(v.get("category") or ""))
+        Voice(
+            str(v["voice_id"]),
+            str(v.get("name") or v["voice_id"]),
+            str(v.get("category") or ""),
+            v["is_owner"] if isinstance(v.get("is_owner"), bool) else None,
+        )
         for v in page.get("voices") or []
         if isinstance(v, dict) and v.get("voice_id")
     ]

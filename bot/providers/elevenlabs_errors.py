@@ -3,12 +3,16 @@
 Three body shapes exist in the wild: validation errors ``{"detail": [{"loc",
 "msg", "type"}]}``, the old ``{"detail": {"status", "message"}}`` and the newer
 ``{"detail": {"type", "code", "message", "request_id", "param"}}``. Note that
-quota exhaustion arrives as **401** with ``quota_exceeded``, not 402/403.
+quota exhaustion arrives as **401** with ``quota_exceeded``, not 402/403; a
+**402** ``paid_plan_required`` means the plan lacks the feature (library voices
+on a free account); a **401** ``detected_unusual_activity`` means the free tier
+was disabled for the key by abuse detection — the key itself is fine.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 from bot.providers.errors import ErrorKind, ProviderError
@@ -35,6 +39,8 @@ FIELD_WORDS = {
 }
 _QUOTA = {"quota_exceeded", "insufficient_credits"}
 _VOICE = {"voice_not_found", "voice_does_not_exist"}
+_PAID_PLAN = {"payment_required", "paid_plan_required"}
+_UNUSUAL_ACTIVITY = "detected_unusual_activity"
 _NUMBER = re.compile(r"(?<![\w.])\d{1,3}(?:,\d{3})+(?![\w,])|(?<![\w.])\d{3,}(?![\w])")
 _LIMIT_WORD = re.compile(r"max|limit", re.IGNORECASE)
 
@@ -62,39 +68,66 @@ def _max_chars(message: str) -> int | None:
     return after[0] if after else min(n for _, n in numbers)
 
 
-def _parse(reply: Reply) -> tuple[str, str, str | None, str | None, str | None]:
-    """(code, message, field, request_id, raw detail) from any of the body shapes."""
+@dataclass(frozen=True)
+class _Body:
+    code: str  # the most specific of status / code / type
+    tags: frozenset[str]  # all of them: the newer shape splits one fact over three fields
+    message: str = ""
+    field: str | None = None
+    request_id: str | None = None
+    raw: str | None = None
+
+
+def _parse(reply: Reply) -> _Body:
+    """The error's code(s), message, field and request id from any of the body shapes."""
     try:
         data = reply.json(DISPLAY)
     except ProviderError:
-        return "", "", None, None, reply.body[:300].decode("utf-8", "replace")
+        return _Body("", frozenset(), raw=reply.body[:300].decode("utf-8", "replace"))
     detail = data.get("detail") if isinstance(data, dict) else None
     if isinstance(detail, list):
         first = next((d for d in detail if isinstance(d, dict)), {})
         field = _field_from_loc(first.get("loc", []))
-        return "validation_error", str(first.get("msg", "")), field, None, str(detail)[:300]
+        tags = frozenset({"validation_error"})
+        return _Body(
+            "validation_error", tags, str(first.get("msg", "")), field, raw=str(detail)[:300]
+        )
     if isinstance(detail, dict):
-        code = str(detail.get("status") or detail.get("code") or detail.get("type") or "")
-        message = str(detail.get("message") or "")
+        found = [detail.get(k) for k in ("status", "code", "type")]
+        tags = frozenset(str(t) for t in found if isinstance(t, str) and t)
+        code = next((str(t) for t in found if isinstance(t, str) and t), "")
         param = detail.get("param")
-        request_id = detail.get("request_id")
-        return code, message, param if isinstance(param, str) else None, request_id, None
+        rid = detail.get("request_id")
+        return _Body(
+            code,
+            tags,
+            str(detail.get("message") or ""),
+            param if isinstance(param, str) else None,
+            rid if isinstance(rid, str) else None,
+        )
     if isinstance(detail, str):
-        return "", detail, None, None, None
-    return "", "", None, None, str(data)[:300]
+        return _Body("", frozenset(), detail)
+    return _Body("", frozenset(), raw=str(data)[:300])
 
 
 def map_error(reply: Reply) -> ProviderError:
-    code, message, field, request_id, raw = _parse(reply)
+    body = _parse(reply)
+    code, message, field, tags = body.code, body.message, body.field, body.tags
     status = reply.status
-    detail = f"{code}: {message}" if code else (message or raw or "")
+    detail = f"{code}: {message}" if code else (message or body.raw or "")
 
     def err(kind: ErrorKind, text: str | None = None) -> ProviderError:
-        return ProviderError(kind, DISPLAY, text, detail=detail, request_id=request_id, field=field)
+        return ProviderError(
+            kind, DISPLAY, text, detail=detail, request_id=body.request_id, field=field
+        )
 
-    if code in _QUOTA:
+    if tags & _QUOTA:
         return err(ErrorKind.OUT_OF_CREDITS)
-    if status == 401 and code == "missing_permissions":
+    if _UNUSUAL_ACTIVITY in tags:
+        return err(ErrorKind.FREE_TIER_DISABLED)
+    if status == 402 or tags & _PAID_PLAN:
+        return err(ErrorKind.PAID_PLAN_REQUIRED)
+    if status == 401 and "missing_permissions" in tags:
         return err(
             ErrorKind.INVALID_KEY,
             "The bot's ElevenLabs key is not allowed to do this. "
@@ -102,15 +135,15 @@ def map_error(reply: Reply) -> ProviderError:
         )
     if status in (401, 403):
         return err(ErrorKind.INVALID_KEY)
-    if code in _VOICE or (status == 404 and "voice" in message.lower()):
+    if tags & _VOICE or (status == 404 and "voice" in message.lower()):
         return err(ErrorKind.VOICE_NOT_FOUND)
     if status == 429:
         return err(ErrorKind.RATE_LIMITED)
-    if code == "max_character_limit_exceeded" or "too long" in message.lower():
+    if "max_character_limit_exceeded" in tags or "too long" in message.lower():
         limit = _max_chars(message)
         suffix = f" (max {limit} characters)" if limit else ""
         return err(ErrorKind.INVALID_REQUEST, f"The text is too long for this model{suffix}.")
-    if status in (400, 404, 422):
+    if 400 <= status < 500:  # any other refusal is about this request, not an outage
         if field:
             hint = sanitize(message, limit=150)
             text = f"{DISPLAY} did not accept the {_words(field)}" + (f": {hint}" if hint else ".")

@@ -16,6 +16,8 @@ class ErrorKind(StrEnum):
     RATE_LIMITED = "rate_limited"
     INVALID_REQUEST = "invalid_request"
     VOICE_NOT_FOUND = "voice_not_found"
+    PAID_PLAN_REQUIRED = "paid_plan_required"
+    FREE_TIER_DISABLED = "free_tier_disabled"
     UNAVAILABLE = "unavailable"
     GENERATION_FAILED = "generation_failed"
     DOWNLOAD_REFUSED = "download_refused"
@@ -30,6 +32,11 @@ _DEFAULT_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.RATE_LIMITED: "{service} is busy right now. Try again in a minute.",
     ErrorKind.INVALID_REQUEST: "{service} did not accept this request.",
     ErrorKind.VOICE_NOT_FOUND: "That voice does not exist. Pick one from the list.",
+    ErrorKind.PAID_PLAN_REQUIRED: "That voice needs a paid {service} plan, which this bot's "
+    "account does not have. Pick another voice with the `voice` option of /say "
+    "(start typing to see the bot's voices), or leave it empty for the default.",
+    ErrorKind.FREE_TIER_DISABLED: "{service} has paused the bot's free account. "
+    "Ask the bot operator to check it.",
     ErrorKind.UNAVAILABLE: "{service} is having trouble right now. Try again later.",
     ErrorKind.GENERATION_FAILED: "{service} could not generate this audio. Try a different prompt.",
     ErrorKind.DOWNLOAD_REFUSED: "The generated file could not be fetched safely.",
@@ -38,6 +45,24 @@ _DEFAULT_MESSAGES: dict[ErrorKind, str] = {
 
 # Kinds where trying the same call again later may succeed.
 TRANSIENT = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE})
+
+# Kinds that say the *provider* is failing (5xx, timeouts, connection failures,
+# malformed or truncated replies: all mapped to UNAVAILABLE), as opposed to this
+# account or this request (400/422, 401, 402, 403, 429, voice not found, quota,
+# free-tier caps). Only these count toward the circuit breaker: ten members
+# picking a paid-only voice must not lock everyone out. A kind added later is
+# an account/request error unless it is listed here.
+PROVIDER_SIDE = frozenset({ErrorKind.UNAVAILABLE})
+
+# What the operator should know, in the log and in ``check``, beyond the kind.
+OPERATOR_HINTS: dict[ErrorKind, str] = {
+    ErrorKind.FREE_TIER_DISABLED: "the provider's abuse detection disabled the free tier "
+    "for this key (detected_unusual_activity); the key itself is valid. A paid plan lifts "
+    "it; otherwise it usually clears after some days (VPNs, proxies and cloud addresses "
+    "trigger it)",
+    ErrorKind.PAID_PLAN_REQUIRED: "the account's plan does not include what was asked "
+    "for (e.g. Voice Library voices need a paid plan)",
+}
 
 
 class ProviderError(Exception):
@@ -74,12 +99,23 @@ class ProviderError(Exception):
     def transient(self) -> bool:
         return self.kind in TRANSIENT
 
+    @property
+    def provider_side(self) -> bool:
+        """Does this failure say the provider itself is failing (breaker-worthy)?"""
+        return self.kind in PROVIDER_SIDE
+
+    @property
+    def operator_hint(self) -> str | None:
+        return OPERATOR_HINTS.get(self.kind)
+
     def log_text(self) -> str:
         parts = [f"{self.service} {self.kind}"]
         if self.status is not None:
             parts.append(f"HTTP {self.status}")
         if self.request_id:
             parts.append(f"request-id {self.request_id}")
+        if self.operator_hint:
+            parts.append(self.operator_hint)
         if self.detail:
             parts.append(self.detail[:500])
         return ": ".join(parts[:1]) + (" (" + "; ".join(parts[1:]) + ")" if parts[1:] else "")

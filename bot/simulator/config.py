@@ -77,7 +77,12 @@ class Pricing:
 
 @dataclass(slots=True)
 class ElevenLabsAccount:
-    """The single account behind every accepted ``xi-api-key``."""
+    """The single account behind every accepted ``xi-api-key``.
+
+    The default is an account from before March 2026 that still has the premade
+    voices. ``ElevenLabsAccount.fresh()`` is one created today: free, no premade
+    voices (their ids get 402 ``paid_plan_required``, like library voices).
+    """
 
     tier: str = "creator"
     character_count: int = 0
@@ -88,6 +93,18 @@ class ElevenLabsAccount:
     )
     user_id: str = "sim-user-0001"
     first_name: str = "Simulated"
+    premade_voices: bool = True  # listed and usable (False: 402 for their ids)
+    owned_voices: bool = True  # the account's own cloned/generated voices exist
+    # Keys whose free tier abuse detection disabled: generation answers 401
+    # detected_unusual_activity (the key still reads the account).
+    unusual_activity_keys: set[str] = field(default_factory=set)
+
+    @classmethod
+    def fresh(cls, *, owned_voices: bool = True) -> ElevenLabsAccount:
+        """A free account created after March 2026: only its own voices, or none."""
+        return cls(
+            tier="free", character_limit=10_000, premade_voices=False, owned_voices=owned_voices
+        )
 
     @property
     def remaining(self) -> int:

@@ -12,7 +12,12 @@ because these routes can reconfigure it and read the request log.
     GET    /_sim/jobs                   {"jobs": [...]} with monotonic/wall timings
     GET    /_sim/account                ElevenLabs account + AI/ML API balance
     PATCH  /_sim/account                {"character_count"?, "character_limit"?,
-                                         "concurrency_limit"?, "tier"?, "aimlapi_credits"?}
+                                         "concurrency_limit"?, "tier"?, "aimlapi_credits"?,
+                                         "premade_voices"?, "owned_voices"? (bools; a
+                                         fresh account: tier "free", premade_voices false),
+                                         "unusual_activity_keys"? (keys that get 401
+                                         detected_unusual_activity on generation; GET
+                                         shows how many, never the keys)}
     PATCH  /_sim/speed                  {"speed": 10}
 """
 
@@ -34,7 +39,21 @@ _ACCOUNT_FIELDS = {
     "character_limit": int,
     "concurrency_limit": int,
     "tier": str,
+    "premade_voices": bool,
+    "owned_voices": bool,
 }
+UNUSUAL = "unusual_activity_keys"
+
+
+def _valid(name: str, value: Any) -> bool:
+    if name == "aimlapi_credits":
+        return value is None or (isinstance(value, int) and not isinstance(value, bool))
+    if name == UNUSUAL:
+        return isinstance(value, list) and all(isinstance(k, str) for k in value)
+    kind = _ACCOUNT_FIELDS.get(name)
+    if kind is None or not isinstance(value, kind):
+        return False
+    return kind is bool or not isinstance(value, bool)  # True is not a count
 
 
 def _loopback_only(
@@ -114,6 +133,7 @@ class ControlRoutes:
         acc = self.state.account
         return {
             **{name: getattr(acc, name) for name in _ACCOUNT_FIELDS},
+            UNUSUAL: len(acc.unusual_activity_keys),  # a count: keys are never echoed
             "aimlapi_credits": self.state.aimlapi_account.credits,
             "aimlapi_credits_spent": self.state.aimlapi_account.credits_spent,
         }
@@ -126,16 +146,13 @@ class ControlRoutes:
         if not isinstance(data, dict):
             return web.json_response({"error": "expected a JSON object"}, status=400)
         for name, value in data.items():  # validate everything before changing anything
-            ok = (
-                (value is None or isinstance(value, int))
-                if name == "aimlapi_credits"
-                else name in _ACCOUNT_FIELDS and isinstance(value, _ACCOUNT_FIELDS[name])
-            )
-            if not ok:
+            if not _valid(name, value):
                 return web.json_response({"error": f"bad field {name!r}"}, status=400)
         for name, value in data.items():
             if name == "aimlapi_credits":
                 self.state.aimlapi_account.credits = value
+            elif name == UNUSUAL:
+                self.state.account.unusual_activity_keys = set(value)
             else:
                 setattr(self.state.account, name, value)
         return web.json_response(self._account())

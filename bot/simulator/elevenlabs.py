@@ -32,6 +32,29 @@ SFX_MAX_DURATION_S = 30.0  # the seed said 22; current docs say 30
 SFX_DEFAULT_MODEL = "eleven_text_to_sound_v2"
 TTS_DEFAULT_MODEL = "eleven_multilingual_v2"
 TTS_CHARS_PER_SECOND = 15.0
+# As reported by users of the real API (e.g. elevenlabs-python#119, livekit/agents#921).
+UNUSUAL_ACTIVITY_MESSAGE = (
+    "Unusual activity detected. Free Tier usage disabled. If you are using a proxy/VPN "
+    "you might need to purchase a Paid Plan to not trigger our abuse detectors. Free Tier "
+    "only works if users do not abuse it, for example by creating multiple free accounts. "
+    "If we notice that many people try to abuse it, we will need to reconsider Free Tier "
+    "altogether. \nPlease play fair and purchase any Paid Subscription to continue."
+)
+
+
+def _paid_plan_required() -> web.Response:
+    """The documented 402: the newer body shape with type, code and status."""
+    rid = request_id()
+    body = {
+        "detail": {
+            "type": "payment_required",
+            "code": "paid_plan_required",
+            "status": "payment_required",
+            "message": catalog.PAID_PLAN_MESSAGE,
+            "request_id": rid,
+        }
+    }
+    return web.json_response(body, status=402, headers={"request-id": rid})
 
 
 def _audio_head(request: web.Request) -> tuple[bytes, str]:
@@ -95,6 +118,12 @@ class ElevenLabsService:
             return xi_error(401, "invalid_api_key", "Invalid API key")
         return None
 
+    def _unusual_activity(self, request: web.Request) -> web.Response | None:
+        """Generation with a key whose free tier abuse detection switched off."""
+        if request.headers.get("xi-api-key") not in self.state.account.unusual_activity_keys:
+            return None
+        return xi_error(401, "detected_unusual_activity", UNUSUAL_ACTIVITY_MESSAGE)
+
     # -- text to speech --------------------------------------------------------------
     async def tts(self, request: web.Request) -> web.StreamResponse:
         return await self._tts(request, stream=False)
@@ -103,6 +132,8 @@ class ElevenLabsService:
         return await self._tts(request, stream=True)
 
     async def _tts(self, request: web.Request, stream: bool) -> web.StreamResponse:
+        if (flagged := self._unusual_activity(request)) is not None:
+            return flagged
         fmt, errors = output_format(request.query)
         body = await read_json_object(request)
         if body is None:
@@ -125,10 +156,13 @@ class ElevenLabsService:
         if errors or c.errors or fmt is None or text is None:
             return xi_validation(errors + c.errors)
         voice_id = request.match_info["voice_id"]
-        if voice_id not in catalog.VOICE_IDS:
+        access = catalog.voice_access(voice_id, self.state.account)
+        if access == "not_found":
             return xi_error(
                 404, "voice_not_found", f"A voice with voice_id {voice_id} does not exist."
             )
+        if access == "paid_plan":
+            return _paid_plan_required()
         model = catalog.MODELS.get(model_id)
         if model is None:
             return xi_error(400, "model_not_found", f"Model {model_id} does not exist.")
@@ -160,6 +194,8 @@ class ElevenLabsService:
 
     # -- sound effects ---------------------------------------------------------------
     async def sfx(self, request: web.Request) -> web.StreamResponse:
+        if (flagged := self._unusual_activity(request)) is not None:
+            return flagged
         fmt, errors = output_format(request.query)
         body = await read_json_object(request)
         if body is None:
@@ -261,7 +297,7 @@ class ElevenLabsService:
             return xi_validation(errors)
         voices = [
             v
-            for v in catalog.all_voices(self.state.base_url_for(request))
+            for v in catalog.all_voices(self.state.base_url_for(request), self.state.account)
             if catalog.matches(v, q.get("search"), q.get("category"))
         ]
         start, size = int(token), int(page_size)
@@ -277,7 +313,8 @@ class ElevenLabsService:
         )
 
     async def voices_v1(self, request: web.Request) -> web.StreamResponse:
-        return web.json_response({"voices": catalog.all_voices(self.state.base_url_for(request))})
+        voices = catalog.all_voices(self.state.base_url_for(request), self.state.account)
+        return web.json_response({"voices": voices})
 
     async def models(self, request: web.Request) -> web.StreamResponse:
         return web.json_response([catalog.model_json(m) for m in catalog.MODELS.values()])

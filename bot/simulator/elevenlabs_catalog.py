@@ -1,7 +1,10 @@
 """Static ElevenLabs data: built-in voices, models and the account documents.
 
 Voice ids of the premade voices are the public ones, so a configuration written
-against the simulator keeps working against the real service.
+against the simulator keeps working against the real service. Which voices an
+account lists and may use follows the 2026 rules (see :func:`voice_access`):
+premade voices are unavailable to accounts created after March 2026, and free
+accounts get 402 ``paid_plan_required`` for Voice Library voices.
 """
 
 from __future__ import annotations
@@ -288,7 +291,29 @@ _VOICES: list[tuple[str, str, str, str, str, str, str, str]] = [
     ),
 ]
 
+# Voice Library voices: never listed by /v2/voices (not added to the account), usable
+# by id on a paid plan, 402 on a free one.
+_LIBRARY: list[tuple[str, str, str, str, str, str, str, str]] = [
+    (
+        "simLibraryVoice00001",
+        "Sim Library Storyteller",
+        "professional",
+        "female",
+        "american",
+        "middle_aged",
+        "library voice",
+        "narration",
+    ),
+]
+
 VOICE_IDS = frozenset(v[0] for v in _VOICES)
+PREMADE_IDS = frozenset(v[0] for v in _VOICES if v[2] == "premade")
+OWNED_IDS = VOICE_IDS - PREMADE_IDS
+LIBRARY_IDS = frozenset(v[0] for v in _LIBRARY)
+PAID_PLAN_MESSAGE = (
+    "This voice is not available on your plan: Voice Library voices need a paid plan "
+    "to be used through the API."
+)
 _TTS_MODELS = ("eleven_v3", "eleven_multilingual_v2", "eleven_flash_v2_5", "eleven_turbo_v2_5")
 
 
@@ -317,8 +342,27 @@ def voice_json(index: int, base_url: str) -> dict[str, Any]:
     }
 
 
-def all_voices(base_url: str) -> list[dict[str, Any]]:
-    return [voice_json(i, base_url) for i in range(len(_VOICES))]
+def listed(voice_id: str, account: ElevenLabsAccount) -> bool:
+    """Does this account's voice list show the voice?"""
+    if voice_id in PREMADE_IDS:
+        return account.premade_voices
+    return voice_id in OWNED_IDS and account.owned_voices
+
+
+def voice_access(voice_id: str, account: ElevenLabsAccount) -> str:
+    """``"ok"``, ``"paid_plan"`` (402) or ``"not_found"`` (404) for a TTS with this voice."""
+    if voice_id in PREMADE_IDS:
+        # The premade set is gone for new accounts; what replaces it is the library.
+        return "ok" if account.premade_voices else "paid_plan"
+    if voice_id in OWNED_IDS:
+        return "ok" if account.owned_voices else "not_found"
+    if voice_id in LIBRARY_IDS:
+        return "paid_plan" if account.tier == "free" else "ok"
+    return "not_found"
+
+
+def all_voices(base_url: str, account: ElevenLabsAccount) -> list[dict[str, Any]]:
+    return [voice_json(i, base_url) for i, v in enumerate(_VOICES) if listed(v[0], account)]
 
 
 def matches(voice: dict[str, Any], search: str | None, category: str | None) -> bool:

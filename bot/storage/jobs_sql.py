@@ -138,3 +138,11 @@ ORDER BY recorded_at DESC LIMIT ?
 """
 
 SELECT_DURATION_MODELS = "SELECT DISTINCT service, model FROM model_durations"
+
+# The newest finished job of one service: ``check`` reports an account-level
+# failure (e.g. the free tier disabled for the key) that only generation reveals.
+SELECT_LAST_FINISHED = (
+    "SELECT state, error_kind, finished_at FROM jobs "
+    "WHERE service = ? AND finished_at IS NOT NULL "
+    "ORDER BY finished_at DESC, rowid DESC LIMIT 1"
+)

@@ -74,7 +74,8 @@ async def test_say_sends_the_documented_tts_request(foley: Foley) -> None:
     _, message = await run_to_result(foley, "say", text="Hello there", stability=0.4)
     tts = foley.sim.requests_for("elevenlabs", "tts")
     assert len(tts) == 1
-    assert tts[0].path == f"/v1/text-to-speech/{foley.services.settings.elevenlabs_default_voice}"
+    # No voice option: the account's own voice, picked at start (no hard-coded default).
+    assert tts[0].path == "/v1/text-to-speech/simClonedVoice000001"
     assert tts[0].json == {
         "text": "Hello there",
         "model_id": "eleven_multilingual_v2",

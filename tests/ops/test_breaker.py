@@ -42,10 +42,10 @@ def test_opens_after_threshold_consecutive_failures() -> None:
     b.record_failure(err(ErrorKind.UNAVAILABLE))
     assert b.state is BreakerState.CLOSED and b.allow_new_job()
     assert b.snapshot()["status"] == "degraded"
-    b.record_failure(err(ErrorKind.RATE_LIMITED))
+    b.record_failure(err(ErrorKind.UNAVAILABLE))
     assert b.state is BreakerState.OPEN
     assert not b.allow_new_job() and not b.acquire_trial()
-    assert b.last_error is not None and b.last_error.kind is ErrorKind.RATE_LIMITED
+    assert b.last_error is not None and b.last_error.kind is ErrorKind.UNAVAILABLE
     assert b.snapshot()["status"] == "open"
 
 
@@ -57,32 +57,27 @@ def test_a_success_resets_the_streak() -> None:
     assert b.state is BreakerState.CLOSED
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        ErrorKind.INVALID_REQUEST,
-        ErrorKind.VOICE_NOT_FOUND,
-        ErrorKind.GENERATION_FAILED,
-        ErrorKind.DOWNLOAD_REFUSED,
-        ErrorKind.DISABLED,
-    ],
-)
-def test_request_errors_do_not_open_it(kind: ErrorKind) -> None:
+# Every kind but UNAVAILABLE is about this account or this request: 400/422,
+# 401 (wrong key, free tier disabled), 402, 403, 429, voice not found, quota ...
+ACCOUNT_OR_REQUEST = [k for k in ErrorKind if k is not ErrorKind.UNAVAILABLE]
+
+
+@pytest.mark.parametrize("kind", ACCOUNT_OR_REQUEST)
+def test_account_and_request_errors_never_open_it(kind: ErrorKind) -> None:
     b, _ = make(threshold=2)
+    b.record_failure(err(ErrorKind.UNAVAILABLE))
     for _ in range(10):
         b.record_failure(err(kind))
-    assert b.state is BreakerState.CLOSED and b.last_error is None
-    assert b.snapshot()["status"] == "ok"
-
-
-@pytest.mark.parametrize("kind", [ErrorKind.INVALID_KEY, ErrorKind.OUT_OF_CREDITS])
-def test_account_errors_open_it_with_an_operator_message(kind: ErrorKind) -> None:
-    b, _ = make(threshold=1)
-    b.record_failure(err(kind))
+    # Neutral: neither counted nor a reset of the provider-side streak.
+    assert b.state is BreakerState.CLOSED and b.consecutive_failures == 1
+    assert b.last_error is not None and b.last_error.kind is ErrorKind.UNAVAILABLE
+    b.record_failure(err(ErrorKind.UNAVAILABLE))
     assert b.state is BreakerState.OPEN
-    message = b.user_message()
-    assert "operator" in message and "nothing was charged" in message
-    assert "ElevenLabs" in message
+
+
+def test_the_classification_lives_on_the_error_kind() -> None:
+    assert err(ErrorKind.UNAVAILABLE).provider_side
+    assert not any(err(kind).provider_side for kind in ACCOUNT_OR_REQUEST)
 
 
 def test_cooldown_then_exactly_one_trial_and_success_closes() -> None:
@@ -245,7 +240,7 @@ async def test_wrapper_records_outcomes_into_breaker_and_metrics(tmp_path: Path)
 
 async def test_wrapper_success_closes_a_half_open_breaker(tmp_path: Path) -> None:
     breaker, clock = make(threshold=1, cooldown=5)
-    provider = BreakerProvider(TinyProvider([err(ErrorKind.RATE_LIMITED)]), breaker)
+    provider = BreakerProvider(TinyProvider([err(ErrorKind.UNAVAILABLE)]), breaker)
     with pytest.raises(ProviderError):
         await provider.submit(REQUEST, tmp_path)
     assert breaker.state is BreakerState.OPEN
@@ -282,3 +277,15 @@ async def test_a_cancelled_or_neutral_trial_gives_the_slot_back(tmp_path: Path) 
 def test_wrapper_refuses_a_breaker_for_another_service() -> None:
     with pytest.raises(ValueError):
         BreakerProvider(TinyProvider(), CircuitBreaker("aimlapi", 5, 60))
+
+
+async def test_a_402_trial_gives_the_slot_back_and_keeps_it_half_open(tmp_path: Path) -> None:
+    inner = TinyProvider([err(ErrorKind.UNAVAILABLE), err(ErrorKind.PAID_PLAN_REQUIRED)])
+    breaker, clock = make(threshold=1, cooldown=5)
+    provider = BreakerProvider(inner, breaker)
+    with pytest.raises(ProviderError):
+        await provider.submit(REQUEST, tmp_path)
+    clock.advance(5)
+    with pytest.raises(ProviderError):
+        await provider.submit(REQUEST, tmp_path)  # the trial: a paid-only voice
+    assert breaker.state is BreakerState.HALF_OPEN and breaker.acquire_trial()

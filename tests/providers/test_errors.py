@@ -200,7 +200,8 @@ async def test_elevenlabs_not_audio_and_oversize(simulator, session, tmp_path) -
         session, XI_KEY, base_url=simulator.base_url, retry=FAST_RETRY, max_audio_bytes=256 * 1024
     )
     simulator.faults.add(Fault(service="elevenlabs", op="sfx", kind="not_audio", times=1))
-    await _raises(xi.submit(SFX, tmp_path), ErrorKind.GENERATION_FAILED)
+    # A malformed reply is the provider's failure (counts toward the breaker).
+    assert (await _raises(xi.submit(SFX, tmp_path), ErrorKind.UNAVAILABLE)).provider_side
     simulator.faults.add(
         Fault(service="elevenlabs", op="sfx", kind="oversize", times=1, size=1024 * 1024)
     )
@@ -294,6 +295,26 @@ async def test_elevenlabs_not_audio_and_oversize(simulator, session, tmp_path) -
             ErrorKind.RATE_LIMITED,
             "busy",
         ),
+        (
+            402,
+            {
+                "detail": {
+                    "type": "payment_required",
+                    "code": "paid_plan_required",
+                    "status": "payment_required",
+                    "message": "Library voices need a paid plan.",
+                }
+            },
+            ErrorKind.PAID_PLAN_REQUIRED,
+            "needs a paid ElevenLabs plan",
+        ),
+        (
+            401,
+            {"detail": {"status": "detected_unusual_activity", "message": "Free Tier disabled"}},
+            ErrorKind.FREE_TIER_DISABLED,
+            "operator",
+        ),
+        (409, {"detail": {"status": "conflict", "message": "busy"}}, ErrorKind.INVALID_REQUEST, ""),
         (502, "<html>bad gateway</html>", ErrorKind.UNAVAILABLE, "having trouble"),
     ],
 )
@@ -303,3 +324,40 @@ def test_elevenlabs_body_shapes(status, body, kind, words) -> None:
     assert err.kind is kind
     assert words in str(err)
     assert_user_safe(err)
+
+
+# -- ElevenLabs account errors, from the simulator ---------------------------------------
+
+
+async def test_elevenlabs_402_for_a_library_voice_on_a_free_account(
+    xi: ElevenLabsClient, simulator: Simulator, tmp_path: Path
+) -> None:
+    simulator.account.tier = "free"
+    say = GenerationRequest(
+        JobKind.SAY, "eleven_multilingual_v2", {"text": "hi", "voice_id": "simLibraryVoice00001"}
+    )
+    err = await _raises(xi.submit(say, tmp_path), ErrorKind.PAID_PLAN_REQUIRED)
+    assert err.status == 402 and not err.provider_side and not err.transient
+    text = str(err)
+    assert "paid ElevenLabs plan" in text and "`voice` option of /say" in text
+    assert "paid_plan_required" in err.log_text() and err.request_id
+    assert len(simulator.requests_for("elevenlabs", "tts")) == 1, "a 402 is not retried"
+    assert simulator.account.character_count == 0, "a 402 is not billed"
+    assert names(tmp_path) == []
+
+
+async def test_elevenlabs_unusual_activity_is_not_a_wrong_key(
+    xi: ElevenLabsClient, simulator: Simulator, tmp_path: Path
+) -> None:
+    simulator.account.unusual_activity_keys.add(XI_KEY)
+    voice = {"text": "hi", "voice_id": "simClonedVoice000001"}
+    say = GenerationRequest(JobKind.SAY, "eleven_multilingual_v2", voice)
+    err = await _raises(xi.submit(say, tmp_path), ErrorKind.FREE_TIER_DISABLED)
+    await _raises(xi.submit(SFX, tmp_path), ErrorKind.FREE_TIER_DISABLED)
+    assert err.status == 401 and not err.provider_side
+    assert "rejected" not in str(err) and "operator" in str(err)
+    # The operator's log line says what happened, not "wrong key".
+    log_line = err.log_text()
+    assert "disabled the free tier for this key" in log_line
+    assert "the key itself is valid" in log_line and XI_KEY not in log_line
+    await xi.verify_key()  # the key still reads the account

@@ -143,8 +143,10 @@ async def test_tts_minimal_uses_default_voice_and_format(
     xi: ElevenLabsClient, simulator: Simulator, tmp_path: Path
 ) -> None:
     await xi.submit(GenerationRequest(JobKind.SAY, "eleven_flash_v2_5", {"text": "hi"}), tmp_path)
-    (req,) = simulator.requests
-    assert req.path == f"/v1/text-to-speech/{xi.default_voice}"
+    listing, req = simulator.requests  # no voice given: the default comes from the account
+    assert listing.path == "/v2/voices"
+    # The simulator's account owns "Sim Cloned Narrator": owned voices come before premade.
+    assert req.path == "/v1/text-to-speech/simClonedVoice000001"
     assert req.query == {"output_format": "mp3_44100_128"}
     assert req.json == {"text": "hi", "model_id": "eleven_flash_v2_5"}
 

@@ -298,3 +298,86 @@ async def test_models_and_user(simulator: Simulator, http: aiohttp.ClientSession
         user = await resp.json()
     assert user["subscription"]["tier"] == simulator.account.tier
     assert user["subscription"]["next_character_count_reset_unix"] > 0
+
+
+# -- accounts created after March 2026, and the free-tier abuse block ------------------
+
+PAID_PLAN_BODY_KEYS = {"type", "code", "status", "message", "request_id"}
+
+
+async def voice_ids(http: aiohttp.ClientSession, sim: Simulator) -> list[str]:
+    async with http.get(f"{sim.base_url}/v2/voices", params={"page_size": "100"}, headers=XI) as r:
+        assert r.status == 200
+        return [v["voice_id"] for v in (await r.json())["voices"]]
+
+
+async def test_a_fresh_account_lists_only_its_own_voices_and_402s_premade_ones(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    assert RACHEL in await voice_ids(http, simulator)  # an old account still has them
+    simulator.state.account = type(simulator.account).fresh()
+    assert await voice_ids(http, simulator) == ["simClonedVoice000001", "simGeneratedVoice001"]
+    for voice in (RACHEL, "simLibraryVoice00001"):
+        status, headers, data = await tts(http, simulator, {"text": TEXT}, voice=voice)
+        assert status == 402
+        detail = json.loads(data)["detail"]
+        assert set(detail) == PAID_PLAN_BODY_KEYS
+        assert (detail["type"], detail["code"], detail["status"]) == (
+            "payment_required",
+            "paid_plan_required",
+            "payment_required",
+        )
+        assert headers["request-id"] == detail["request_id"]
+    assert simulator.account.character_count == 0, "a refusal is not billed"
+    status, _, _ = await tts(http, simulator, {"text": TEXT}, voice="simClonedVoice000001")
+    assert status == 200
+
+    simulator.state.account = type(simulator.account).fresh(owned_voices=False)
+    assert await voice_ids(http, simulator) == []
+    status, _, data = await tts(http, simulator, {"text": TEXT}, voice="simClonedVoice000001")
+    assert status == 404 and json.loads(data)["detail"]["status"] == "voice_not_found"
+
+
+async def test_library_voices_need_a_paid_plan(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    library = "simLibraryVoice00001"
+    assert library not in await voice_ids(http, simulator)  # never on the account's list
+    status, _, _ = await tts(http, simulator, {"text": TEXT}, voice=library)
+    assert status == 200  # the default account is on a paid tier
+    simulator.account.tier = "free"
+    status, _, data = await tts(http, simulator, {"text": TEXT}, voice=library)
+    assert status == 402 and json.loads(data)["detail"]["code"] == "paid_plan_required"
+
+
+async def test_a_flagged_key_gets_401_detected_unusual_activity_on_generation(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    simulator.account.unusual_activity_keys.add(XI["xi-api-key"])
+    status, _, data = await tts(http, simulator, {"text": TEXT})
+    detail = json.loads(data)["detail"]
+    assert status == 401 and detail["status"] == "detected_unusual_activity"
+    assert detail["message"].startswith("Unusual activity detected. Free Tier usage disabled.")
+    sfx = f"{simulator.base_url}/v1/sound-generation"
+    async with http.post(sfx, json={"text": "boom"}, headers=XI) as resp:
+        assert resp.status == 401
+    async with http.get(f"{simulator.base_url}/v1/user/subscription", headers=XI) as resp:
+        assert resp.status == 200  # the key itself is valid
+    assert simulator.account.character_count == 0
+
+
+async def test_control_route_switches_to_a_fresh_account_and_flags_keys(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    url = f"{simulator.base_url}/_sim/account"
+    change = {"tier": "free", "premade_voices": False, "unusual_activity_keys": ["sim-xi-key"]}
+    async with http.patch(url, json=change) as resp:
+        assert resp.status == 200
+        shown = await resp.json()
+    assert shown["premade_voices"] is False and shown["owned_voices"] is True
+    assert shown["unusual_activity_keys"] == 1, "keys are counted, never echoed"
+    assert RACHEL not in await voice_ids(http, simulator)
+    assert simulator.account.unusual_activity_keys == {"sim-xi-key"}
+    for bad in ({"premade_voices": "no"}, {"unusual_activity_keys": "k"}, {"tier": True}):
+        async with http.patch(url, json=bad) as resp:
+            assert resp.status == 400
