@@ -126,7 +126,7 @@ def bot_argv(profile_to: Path | None = None) -> list[str]:
     argv = [sys.executable]
     if profile_to is not None:
         argv += ["-m", "cProfile", "-o", str(profile_to)]
-    return [*argv, "-m", "bot", "--env-file", "/nonexistent", "run"]
+    return [*argv, "-m", "bot", "--env-file", os.devnull, "run"]
 
 
 def simulator_argv(cache_dir: Path) -> list[str]:

@@ -8,7 +8,7 @@ Three processes, all on 127.0.0.1:
 - this one runs the fake Discord (aiohttp REST + gateway, tests/fakes) with one guild,
   one text channel and ``--members`` extra members (commands are spread over them
   round-robin, so per-member caps never decide anything);
-- the real bot, ``python -m bot --env-file /nonexistent run``, pointed at the fake and
+- the real bot, ``python -m bot --env-file /dev/null run``, pointed at the fake and
   at the simulator, with cooldown 0 and caps that never refuse;
 - the provider simulator, ``python -m bot.simulator --fast`` (jobs finish in ~0.2 s,
   no TTS/SFX latency), so provider work is not done in the bot's or the fake's process.

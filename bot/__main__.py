@@ -77,7 +77,10 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     verb = args.verb or "run"
-    if args.env_file is not None and not Path(args.env_file).is_file():
+    # exists() rather than is_file(): /dev/null is a fine "no settings" file.
+    if args.env_file is not None and (
+        not Path(args.env_file).exists() or Path(args.env_file).is_dir()
+    ):
         print(f"foley: --env-file {args.env_file}: no such file", file=sys.stderr)
         return EXIT_CONFIG
     # override=False: variables set in the real environment beat the .env file.

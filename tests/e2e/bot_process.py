@@ -68,7 +68,7 @@ async def running_bot(env: dict[str, str], log_path: Path) -> AsyncIterator[BotP
         "-m",
         "bot",
         "--env-file",
-        "/nonexistent",
+        os.devnull,
         "run",
         cwd=str(log_path.parent),
         env=env,

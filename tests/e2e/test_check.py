@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -16,7 +17,7 @@ async def run_check(env: dict[str, str], cwd: Path) -> tuple[int, str]:
         "-m",
         "bot",
         "--env-file",
-        "/nonexistent",
+        os.devnull,
         "check",
         cwd=cwd,
         env=env,
