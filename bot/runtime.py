@@ -5,6 +5,10 @@ database (migrated) → HTTP session → services (providers, quotas, job engine
 → bot (cogs, command sync) → gateway. Shutdown on SIGINT/SIGTERM runs the
 same list backwards: bot.close() (stops services and owned tasks, leaves the
 gateway) → HTTP session → database.
+
+Exit codes (README "Exit codes"): 0 clean shutdown, 1 Discord or the network
+unreachable at start, 2 a configuration error (including a database that
+cannot be opened) or a token Discord rejects. Each failure is one line.
 """
 
 from __future__ import annotations
@@ -28,19 +32,29 @@ if TYPE_CHECKING:  # discord is imported only where the bot is built
 log = logging.getLogger(__name__)
 
 
+EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+
+
 def _fail(message: str) -> None:
     print(f"foley: {message}", file=sys.stderr)
 
 
 async def run_bot(settings: Settings) -> int:
-    from bot.client import LoginRejected, configure_discord_endpoints, create_bot
+    from bot.client import (
+        DiscordUnreachable,
+        LoginRejected,
+        configure_discord_endpoints,
+        create_bot,
+        quiet_reconnect_logs,
+    )
 
     configure_discord_endpoints(settings)
+    quiet_reconnect_logs()
     try:
         db = await Database.open(settings.database_path)
     except StorageError as exc:
-        _fail(f"{exc}. Check DATABASE_PATH / DATA_DIR.")
-        return 1
+        _fail(f"configuration error: {exc}. Check DATABASE_PATH / DATA_DIR.")
+        return EXIT_CONFIG
     try:
         async with aiohttp.ClientSession() as session:
             services = Services.build(settings, db, session)
@@ -48,7 +62,10 @@ async def run_bot(settings: Settings) -> int:
             return await _serve(bot, settings)
     except LoginRejected as exc:
         _fail(str(exc))
-        return 2
+        return EXIT_CONFIG
+    except DiscordUnreachable as exc:
+        _fail(str(exc))
+        return EXIT_UNREACHABLE
     finally:
         await db.close()
         log.info("stopped")
@@ -81,25 +98,40 @@ async def _serve(bot: FoleyBot, settings: Settings) -> int:
 
 async def sync_commands(settings: Settings) -> int:
     """``python -m bot sync``: log in over REST only, sync, record the hash, exit."""
-    from bot.client import LoginRejected, configure_discord_endpoints, create_bot
+    from bot.client import (
+        DiscordUnreachable,
+        LoginRejected,
+        configure_discord_endpoints,
+        create_bot,
+        describe_discord_failure,
+    )
 
     configure_discord_endpoints(settings)
     try:
         db = await Database.open(settings.database_path)
     except StorageError as exc:
-        _fail(str(exc))
-        return 1
+        _fail(f"configuration error: {exc}. Check DATABASE_PATH / DATA_DIR.")
+        return EXIT_CONFIG
     try:
         async with aiohttp.ClientSession() as session:
             bot = create_bot(Services.build(settings, db, session), mode="sync")
             async with bot:
                 await bot.login_checked(settings.discord_token or "")
-                count = await bot.sync_global(force=True)
-                await bot.sync_dev_guilds()
+                try:
+                    count = await bot.sync_global(force=True)
+                    await bot.sync_dev_guilds()
+                except Exception as exc:
+                    failure = describe_discord_failure(exc, settings)
+                    if failure is None:
+                        raise
+                    raise failure from None
             print(f"Synced {count} global commands.")
-            return 0
+            return EXIT_OK
     except LoginRejected as exc:
         _fail(str(exc))
-        return 2
+        return EXIT_CONFIG
+    except DiscordUnreachable as exc:
+        _fail(str(exc))
+        return EXIT_UNREACHABLE
     finally:
         await db.close()
