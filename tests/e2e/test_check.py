@@ -172,3 +172,34 @@ async def test_check_catches_a_missing_download_allowed_host(
     code, out = await run_check({**env, "DOWNLOAD_ALLOWED_HOSTS": entry}, tmp_path)
     assert code == 0, out
     assert "in DOWNLOAD_ALLOWED_HOSTS" in lines_of(out, "OK", "downloads 127.0.0.1")[0]
+
+
+async def test_the_settings_the_simulator_prints_are_all_check_needs(
+    fake_discord: FakeDiscord, tmp_path
+) -> None:
+    sim = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot.simulator", "--port", "0", "--fast", "--log-level", "WARNING",
+        cwd=tmp_path, env=bot_env({}, tmp_path / "data"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert sim.stdout is not None
+    try:
+        printed: dict[str, str] = {}
+        while True:  # KEY=value lines, then one "# ..." line saying what to do with them
+            line = (await asyncio.wait_for(sim.stdout.readline(), 20)).decode().strip()
+            if line.startswith("#"):
+                break
+            key, value = line.split("=", 1)
+            printed[key] = value
+        assert set(printed) == {
+            "AIMLAPI_BASE_URL", "ELEVENLABS_BASE_URL", "AIMLAPI_API_KEY", "ELEVENLABS_API_KEY",
+            "DOWNLOAD_ALLOWED_HOSTS",
+        }  # fmt: skip
+        env = bot_env(fake_discord.env(), tmp_path / "data", **printed)
+        code, out = await run_check(env, tmp_path)
+    finally:
+        sim.terminate()
+        await sim.wait()
+    assert code == 0, out
+    assert lines_of(out, "OK", "downloads 127.0.0.1"), out
+    assert lines_of(out, "OK", "AI/ML API key") and lines_of(out, "OK", "ElevenLabs key")
