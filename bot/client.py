@@ -82,10 +82,15 @@ def describe_discord_failure(exc: BaseException, settings: Settings) -> DiscordU
     api = settings.discord_api_base_url or DISCORD_API
     if isinstance(exc, discord.HTTPException):
         where = f"{exc.response.method} {exc.response.url.path}"
-        hint = "check DISCORD_API_BASE_URL" if settings.discord_api_base_url else "try again later"
+        if exc.status >= 500 or exc.status == 429:
+            hint = "; Discord is busy or down, try again later"
+        elif exc.status == 404 and settings.discord_api_base_url:
+            hint = "; check DISCORD_API_BASE_URL"
+        else:
+            hint = ""
         text = f": {exc.text}" if exc.text else ""
         return DiscordUnreachable(
-            f"the Discord API at {api} answered HTTP {exc.status} to {where}{text}; {hint}."
+            f"the Discord API at {api} answered HTTP {exc.status} to {where}{text}{hint}."
         )
     cause = network_cause(exc)
     if cause is None:

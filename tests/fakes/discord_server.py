@@ -19,6 +19,10 @@ discord.py quirks worth knowing when driving a bot against this fake:
   is sent, so `VoiceChannel.connect()` times out (there is no fake voice server).
 - An INVALID_SESSION (e.g. RESUME of an unknown session) makes discord.py sleep 5 s
   before it IDENTIFYs again; a refused reconnect (503) logs an ERROR with traceback.
+
+Outages: `drop_gateway(refuse_for=…)` / `gateway_outage()` cut the gateway only (REST
+still answers); `network_outage()` cuts everything (sockets aborted, port closed, so
+REST and reconnects get ECONNREFUSED) and listens again on the same port after it.
 """
 
 from __future__ import annotations
