@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
 import sys
 from dataclasses import dataclass
 from typing import Literal, TextIO
@@ -48,6 +49,8 @@ async def _database(settings: Settings) -> CheckLine:
     path = settings.database_path
     if not path.exists():
         return CheckLine("OK", "database", f"{path} does not exist yet: run creates it")
+    if not os.access(path, os.R_OK | os.W_OK):
+        return CheckLine("FAIL", "database", f"{path} is not readable and writable by this user")
     try:
         info = await inspect_database(path)
     except StorageError as exc:

@@ -56,7 +56,12 @@ class _OneLineNetworkErrors(logging.Filter):
     attempt with a 40-line traceback; the operator needs what failed, once a try.
     """
 
+    # The messages of discord.py's retry loops (client.connect, shard launch/reconnect).
+    RETRY_MESSAGES = ("Attempting a reconnect", "Failed to connect for shard_id")
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.RETRY_MESSAGES):
+            return True  # other tracebacks (e.g. a failing event handler) stay whole
         exc = record.exc_info[1] if record.exc_info else None
         cause = network_cause(exc) if exc is not None else None
         if cause is None and not isinstance(

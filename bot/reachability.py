@@ -8,7 +8,9 @@ setting to look at. Used by ``run``/``sync`` (via bot/client.py) and ``check``.
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
+import socket
 import ssl
 
 import aiohttp
@@ -42,13 +44,29 @@ def why(exc: BaseException) -> str:
     return exc.__class__.__name__
 
 
+# OSErrors that mean "the other end could not be reached", as opposed to, say, a
+# PermissionError on a local file, which is a bug or a configuration problem.
+_NETWORK_ERRNOS = {
+    errno.ECONNREFUSED, errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT,
+    errno.ENETUNREACH, errno.ENETDOWN, errno.EHOSTUNREACH, errno.EHOSTDOWN,
+}  # fmt: skip
+
+
+def is_network_error(exc: BaseException) -> bool:
+    if isinstance(exc, aiohttp.ClientError | ConnectionError | TimeoutError | socket.gaierror):
+        return True
+    if isinstance(exc, ssl.SSLError):
+        return True
+    return type(exc) is OSError and exc.errno in _NETWORK_ERRNOS
+
+
 def network_cause(exc: BaseException) -> BaseException | None:
     """The network error in ``exc``'s chain (``__cause__``/``__context__``), if any."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         seen.add(id(current))
-        if isinstance(current, OSError | aiohttp.ClientError | TimeoutError):
+        if is_network_error(current):
             return current
         current = current.__cause__ or current.__context__
     return None
