@@ -19,10 +19,9 @@ from dotenv import load_dotenv
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.startup import EXIT_CONFIG, EXIT_OK
 
 log = logging.getLogger("bot")
-
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 
 # Verbs that work without a bot token: they never connect to Discord, or (check)
 # report the missing token as one finding among the others.

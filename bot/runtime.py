@@ -6,9 +6,8 @@ database (migrated) → HTTP session → services (providers, quotas, job engine
 same list backwards: bot.close() (stops services and owned tasks, leaves the
 gateway) → HTTP session → database.
 
-Exit codes (README "Exit codes"): 0 clean shutdown, 1 Discord or the network
-unreachable at start, 2 a configuration error (including a database that
-cannot be opened) or a token Discord rejects. Each failure is one line.
+Exit codes: see ``bot.startup`` (0 clean, 1 Discord unreachable at start,
+2 configuration or rejected token). Each failure is one line.
 """
 
 from __future__ import annotations
@@ -24,15 +23,13 @@ import aiohttp
 
 from bot.config import Settings
 from bot.services import Services
+from bot.startup import EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE
 from bot.storage import Database, StorageError
 
 if TYPE_CHECKING:  # discord is imported only where the bot is built
     from bot.client import FoleyBot
 
 log = logging.getLogger(__name__)
-
-
-EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
 
 
 def _fail(message: str) -> None:
@@ -84,7 +81,7 @@ async def _serve(bot: FoleyBot, settings: Settings) -> int:
             if runner in done:
                 stopper.cancel()
                 runner.result()  # re-raises LoginRejected and friends
-                return 0
+                return EXIT_OK
             log.info("shutdown requested")
             await bot.close()
             runner.cancel()
@@ -93,7 +90,7 @@ async def _serve(bot: FoleyBot, settings: Settings) -> int:
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    return 0
+    return EXIT_OK
 
 
 async def sync_commands(settings: Settings) -> int:

@@ -20,6 +20,11 @@ from bot.quotas import load_pricing
 
 Step = Callable[[Settings], str]
 
+# The exit codes of run/sync (README "Exit codes"; the systemd unit relies on them):
+# 0 clean shutdown, 1 Discord or the network unreachable at start, 2 a configuration
+# error (anything below, a database that cannot be opened) or a token Discord rejects.
+EXIT_OK, EXIT_UNREACHABLE, EXIT_CONFIG = 0, 1, 2
+
 
 def _pricing(settings: Settings) -> str:
     pricing = load_pricing(settings)  # raises ConfigError("PRICING_FILE", …)
