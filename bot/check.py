@@ -91,6 +91,7 @@ async def _ffmpeg(settings: Settings, setting_error: ConfigError | None) -> Chec
         version = await ffmpeg_version(path)
     except Exception as exc:  # any failure to run it is a finding, not a crash
         return CheckLine("FAIL", "ffmpeg", f"{path} does not run: {exc}")
+    version = version.split(" Copyright")[0]  # the first line runs on with the licence
     return CheckLine("OK", "ffmpeg", f"{path} ({version})")
 
 
