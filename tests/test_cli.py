@@ -108,3 +108,13 @@ def test_an_unwritable_data_dir_exits_2_naming_it(tmp_path: Path) -> None:
     assert result.stderr.strip() == (
         f"foley: configuration error: DATA_DIR: {blocker} is not a directory (see .env.example)"
     )
+
+
+def test_check_reports_an_unreadable_setting_as_one_line_and_exit_2(tmp_path: Path) -> None:
+    result = _run(["check"], tmp_path, JOB_TIMEOUT_S="later")  # no token needed to get here
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.strip().splitlines() == [
+        "foley: configuration error: JOB_TIMEOUT_S: expected a number, got 'later' "
+        "(see .env.example)"
+    ]
