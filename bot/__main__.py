@@ -20,13 +20,13 @@ from dotenv import load_dotenv
 
 from bot.config import ConfigError, Settings, load_settings
 from bot.logs import setup_logging
+from bot.startup import EXIT_CONFIG, EXIT_OK
 
 log = logging.getLogger("bot")
 
-EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
-
-# Verbs that never connect to Discord and so must work without a bot token.
-_TOKENLESS = {"generate", "backup", "usage"}
+# Verbs that work without a bot token: they never connect to Discord, or (check)
+# report the missing token as one finding among the others.
+_TOKENLESS = {"generate", "backup", "usage", "check"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -88,9 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(require_token=verb not in _TOKENLESS)
     except ConfigError as exc:
-        hint = "" if ".env.example" in str(exc) else " (see .env.example)"
-        print(f"foley: configuration error: {exc}{hint}", file=sys.stderr)
-        return EXIT_CONFIG
+        return _config_error(exc)
     setup_logging(settings.log_level, settings.secrets())
     runner: Callable[[], Awaitable[int]]
     if verb == "run":
@@ -117,17 +115,29 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(runner())
     except KeyboardInterrupt:
         return EXIT_OK
+    except ConfigError as exc:  # found while starting (e.g. PRICING_FILE): same one line
+        return _config_error(exc)
+
+
+def _config_error(exc: ConfigError) -> int:
+    hint = "" if ".env.example" in str(exc) else " (see .env.example)"
+    print(f"foley: configuration error: {exc}{hint}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 async def _run(settings: Settings) -> int:
     from bot.runtime import run_bot
+    from bot.startup import validate_startup
 
+    validate_startup(settings)  # what check reports, run refuses (ConfigError → exit 2)
     return await run_bot(settings)
 
 
 async def _sync(settings: Settings) -> int:
     from bot.runtime import sync_commands
+    from bot.startup import validate_startup
 
+    validate_startup(settings)
     return await sync_commands(settings)
 
 

@@ -1,28 +1,42 @@
 """``python -m bot check``: a readable report of everything Foley needs.
 
 Each line is ``OK``, ``WARN`` (works, but something is missing) or ``FAIL``
-(Foley cannot do its job). The exit code is 1 when anything FAILs.
+(Foley cannot do its job). The exit code is 1 when anything FAILs (2 when the
+settings themselves cannot be read). It runs without ``DISCORD_TOKEN`` (the
+token line FAILs, everything else is still checked) and is read-only: it never
+creates, writes or migrates the database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import importlib.metadata
+import os
 import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TextIO
 
 import aiohttp
+from yarl import URL
 
-from bot.config import Settings
-from bot.providers.errors import ProviderError
-from bot.storage import Database, StorageError
-from bot.storage.meta import set_meta
+from bot.config import ConfigError, Settings
+from bot.providers.download import DownloadGuard
+from bot.providers.errors import ErrorKind, ProviderError
+from bot.reachability import why
+from bot.startup import startup_findings
+from bot.storage import StorageError
+from bot.storage.inspect import inspect_database, last_finished_job
 from bot.storage.migrations import latest_version
 
 Level = Literal["OK", "WARN", "FAIL"]
 DISCORD_API = "https://discord.com/api/v10"
+# The AI/ML API serves finished audio from its CDN, not from the API host: every
+# published example of `audio_file.url` (the seed's stable-audio reply and the
+# OpenAPI documents in shared/reference: aimlapi-stable-audio.json,
+# aimlapi-universal-audio-fetch.json) is on cdn.aimlapi.com.
+AIMLAPI_API_HOST = "api.aimlapi.com"
+AIMLAPI_FILE_HOST = "cdn.aimlapi.com"
 
 
 @dataclass(frozen=True)
@@ -33,23 +47,39 @@ class CheckLine:
 
 
 async def _database(settings: Settings) -> CheckLine:
+    path = settings.database_path
+    if not path.exists():
+        return CheckLine("OK", "database", f"{path} does not exist yet: run creates it")
+    if not os.access(path, os.R_OK | os.W_OK):
+        return CheckLine("FAIL", "database", f"{path} is not readable and writable by this user")
     try:
-        db = await Database.open(settings.database_path)
+        info = await inspect_database(path)
     except StorageError as exc:
         return CheckLine("FAIL", "database", str(exc))
-    try:
-        await set_meta(db, "last_check", "ok")  # proves the file is writable
-        version = await db.version()
-    finally:
-        await db.close()
-    return CheckLine(
-        "OK", "database", f"{settings.database_path} writable, schema v{version}/{latest_version()}"
-    )
+    latest = latest_version()
+    if info.integrity != "ok":
+        return CheckLine("FAIL", "database", f"{path} is damaged: {info.integrity}")
+    if info.version > latest:
+        return CheckLine(
+            "FAIL",
+            "database",
+            f"{path} is schema v{info.version}, newer than this Foley (v{latest}): upgrade Foley",
+        )
+    if info.version < latest:
+        return CheckLine(
+            "WARN",
+            "database",
+            f"{path} schema v{info.version}/{latest}: migration pending, run applies it "
+            "at start (take a backup first: foley backup --out FILE)",
+        )
+    return CheckLine("OK", "database", f"{path} schema v{info.version}/{latest}")
 
 
-async def _ffmpeg(settings: Settings) -> CheckLine:
+async def _ffmpeg(settings: Settings, setting_error: ConfigError | None) -> CheckLine:
     from bot.audio import ffmpeg_version, find_ffmpeg
 
+    if setting_error is not None:
+        return CheckLine("FAIL", "ffmpeg", str(setting_error))
     path = find_ffmpeg(settings.ffmpeg_path)
     if path is None:
         return CheckLine(
@@ -62,6 +92,7 @@ async def _ffmpeg(settings: Settings) -> CheckLine:
         version = await ffmpeg_version(path)
     except Exception as exc:  # any failure to run it is a finding, not a crash
         return CheckLine("FAIL", "ffmpeg", f"{path} does not run: {exc}")
+    version = version.split(" Copyright")[0]  # the first line runs on with the licence
     return CheckLine("OK", "ffmpeg", f"{path} ({version})")
 
 
@@ -81,14 +112,14 @@ def _voice() -> CheckLine:
 
 
 async def _providers(settings: Settings, session: aiohttp.ClientSession) -> list[CheckLine]:
-    from bot.providers.registry import build_providers
+    from bot.providers.registry import KEY_VARIABLES, build_providers
 
     lines: list[CheckLine] = []
     providers = build_providers(settings, session)
     for service, provider in providers.items():
         name = f"{provider.display_name} key"
         if not provider.enabled:
-            var = "AIMLAPI_API_KEY" if service == "aimlapi" else "ELEVENLABS_API_KEY"
+            var = KEY_VARIABLES[service]
             lines.append(CheckLine("WARN", name, f"{var} not set: these commands are disabled"))
             continue
         try:
@@ -137,17 +168,14 @@ async def _elevenlabs_voice(settings: Settings, session: aiohttp.ClientSession) 
 
 async def _last_elevenlabs_job(settings: Settings) -> list[CheckLine]:
     """Some account states (the free tier disabled for the key) only show on generation."""
-    from bot.providers.errors import OPERATOR_HINTS, ErrorKind
-    from bot.storage.jobs_sql import SELECT_LAST_FINISHED
+    from bot.providers.errors import OPERATOR_HINTS
 
-    try:
-        db = await Database.open(settings.database_path)
+    if not settings.database_path.exists():
+        return []
+    try:  # read-only, like the database line: check never writes
+        row = await last_finished_job(settings.database_path, "elevenlabs")
     except StorageError:
         return []  # the database line already says why
-    try:
-        row = await db.fetchone(SELECT_LAST_FINISHED, ("elevenlabs",))
-    finally:
-        await db.close()
     if row is None or row[1] != ErrorKind.FREE_TIER_DISABLED:
         return []
     when = datetime.fromtimestamp(float(row[2]), UTC).strftime("%Y-%m-%d %H:%M UTC")
@@ -156,7 +184,59 @@ async def _last_elevenlabs_job(settings: Settings) -> list[CheckLine]:
     return [CheckLine("WARN", "ElevenLabs account", detail)]
 
 
+def download_hosts(settings: Settings) -> list[URL]:
+    """Where result files will be downloaded from, as URLs the download guard judges.
+
+    Only the AI/ML API hands back a URL to fetch; ElevenLabs returns the audio in
+    its reply, so the guard never sees its host. The simulator (and any proxy)
+    serves files from the base URL's own host; the real API serves them from its
+    CDN, which is checked too when the base URL is the real API.
+    """
+    if not settings.aimlapi_api_key:
+        return []
+    base = URL(settings.aimlapi_base_url)
+    hosts = [base.with_path("/")]
+    if base.host == AIMLAPI_API_HOST:
+        hosts.append(URL.build(scheme="https", host=AIMLAPI_FILE_HOST, path="/"))
+    return hosts
+
+
+async def _downloads(settings: Settings) -> list[CheckLine]:
+    guard = DownloadGuard(settings.download_allowed_hosts)
+    lines: list[CheckLine] = []
+    for url in download_hosts(settings):
+        name = f"downloads {url.host}"
+        entry = url.host if url.explicit_port is None else f"{url.host}:{url.explicit_port}"
+        try:
+            await guard.check(url, "aimlapi")
+        except ProviderError as exc:
+            if exc.kind is ErrorKind.DOWNLOAD_REFUSED:
+                lines.append(
+                    CheckLine(
+                        "FAIL",
+                        name,
+                        f"AI/ML API results from {url.scheme}://{entry} would be refused "
+                        f"({exc.detail}): add {entry} to DOWNLOAD_ALLOWED_HOSTS",
+                    )
+                )
+            else:  # DNS did not answer: the guard would retry at download time
+                lines.append(CheckLine("WARN", name, f"could not check: {exc.detail}"))
+            continue
+        allowed = guard.is_allowed(url)
+        lines.append(
+            CheckLine("OK", name, "in DOWNLOAD_ALLOWED_HOSTS" if allowed else "public address")
+        )
+    return lines
+
+
 async def _discord(settings: Settings, session: aiohttp.ClientSession) -> CheckLine:
+    if not settings.discord_token:
+        return CheckLine(
+            "FAIL",
+            "Discord token",
+            "DISCORD_TOKEN is not set: put your bot token in .env "
+            "(Discord Developer Portal → your application → Bot → Reset Token)",
+        )
     base = settings.discord_api_base_url or DISCORD_API
     headers = {"Authorization": f"Bot {settings.discord_token}"}
     try:
@@ -166,18 +246,30 @@ async def _discord(settings: Settings, session: aiohttp.ClientSession) -> CheckL
             if resp.status == 401:
                 return CheckLine("FAIL", "Discord token", "rejected by Discord (401)")
             if resp.status != 200:
-                return CheckLine("FAIL", "Discord token", f"unexpected HTTP {resp.status}")
+                hint = " (check DISCORD_API_BASE_URL)" if settings.discord_api_base_url else ""
+                return CheckLine(
+                    "FAIL", "Discord token", f"{base}/users/@me answered HTTP {resp.status}{hint}"
+                )
             me = await resp.json(content_type=None)
     except (aiohttp.ClientError, TimeoutError) as exc:
-        return CheckLine("FAIL", "Discord token", f"cannot reach Discord: {exc.__class__.__name__}")
+        return CheckLine("FAIL", "Discord token", f"cannot reach Discord at {base}: {why(exc)}")
     return CheckLine("OK", "Discord token", f"accepted (bot user {me.get('username')})")
 
 
 async def collect(settings: Settings) -> list[CheckLine]:
     lines = [CheckLine("OK", "settings", "valid")]
+    ffmpeg_error: ConfigError | None = None
+    for name, result in startup_findings(settings):
+        if name == "FFMPEG_PATH":  # reported on the ffmpeg line below
+            ffmpeg_error = result if isinstance(result, ConfigError) else None
+        elif isinstance(result, ConfigError):
+            lines.append(CheckLine("FAIL", name, str(result)))
+        else:
+            lines.append(CheckLine("OK", name, result))
     lines.append(await _database(settings))
-    lines.append(await _ffmpeg(settings))
+    lines.append(await _ffmpeg(settings, ffmpeg_error))
     lines.append(_voice())
+    lines.extend(await _downloads(settings))
     async with aiohttp.ClientSession() as session:
         provider_lines, voice_lines, discord_line = await asyncio.gather(
             _providers(settings, session),

@@ -11,6 +11,7 @@ import json
 import logging
 from typing import Any, Literal
 
+import aiohttp
 import discord
 import yarl
 from discord import app_commands
@@ -18,6 +19,7 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.errors import describe_error
+from bot.reachability import Unreachable, network_cause, why
 from bot.services import Services
 from bot.storage.meta import get_meta, set_meta
 
@@ -32,10 +34,95 @@ EXTENSIONS = (
     "cogs.status",
 )
 GLOBAL_HASH_KEY = "global_commands_hash"
+DISCORD_API = "https://discord.com/api/v10"
+# discord.py's own loggers that log a traceback for every failed reconnect attempt.
+_RECONNECT_LOGGERS = ("discord.client", "discord.shard")
+# Gateway close codes that mean "this token/session is not allowed", not "try again".
+_AUTH_CLOSE_CODES = {4004: "authentication failed", 4014: "disallowed intents"}
 
 
 class LoginRejected(Exception):
     """Discord refused the token; ``str()`` is the operator-facing line."""
+
+
+class DiscordUnreachable(Unreachable):
+    """Discord's REST API or gateway could not be reached at start-up (exit 1)."""
+
+
+class _OneLineNetworkErrors(logging.Filter):
+    """Turn a network-error traceback from discord.py's retry loop into one line.
+
+    While the network is down discord.py retries with backoff and logs each
+    attempt with a 40-line traceback; the operator needs what failed, once a try.
+    """
+
+    # The messages of discord.py's retry loops (client.connect, shard launch/reconnect).
+    RETRY_MESSAGES = ("Attempting a reconnect", "Failed to connect for shard_id")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith(self.RETRY_MESSAGES):
+            return True  # other tracebacks (e.g. a failing event handler) stay whole
+        exc = record.exc_info[1] if record.exc_info else None
+        cause = network_cause(exc) if exc is not None else None
+        if cause is None and not isinstance(
+            exc, discord.ConnectionClosed | discord.GatewayNotFound
+        ):
+            return True
+        reason = why(cause) if cause is not None else str(exc)
+        record.msg, record.args = f"{record.getMessage()} (Discord: {reason})", ()
+        record.exc_info, record.exc_text = None, None
+        return True
+
+
+def quiet_reconnect_logs() -> None:
+    """Install the one-line filter on discord.py's reconnect loggers (idempotent)."""
+    for name in _RECONNECT_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _OneLineNetworkErrors) for f in logger.filters):
+            logger.addFilter(_OneLineNetworkErrors())
+
+
+def describe_discord_failure(exc: BaseException, settings: Settings) -> DiscordUnreachable | None:
+    """The one-line error for a failure to talk to Discord, or None for anything else."""
+    api = settings.discord_api_base_url or DISCORD_API
+    if isinstance(exc, discord.HTTPException):
+        where = f"{exc.response.method} {exc.response.url.path}"
+        if exc.status >= 500 or exc.status == 429:
+            hint = "; Discord is busy or down, try again later"
+        elif exc.status == 404 and settings.discord_api_base_url:
+            hint = "; check DISCORD_API_BASE_URL"
+        else:
+            hint = ""
+        text = f": {exc.text}" if exc.text else ""
+        return DiscordUnreachable(
+            f"the Discord API at {api} answered HTTP {exc.status} to {where}{text}{hint}."
+        )
+    cause = network_cause(exc)
+    if cause is None:
+        return None
+    look_at = "the network, DNS and DISCORD_API_BASE_URL"
+    if not settings.discord_api_base_url:
+        look_at = "the network and DNS"
+    return DiscordUnreachable(
+        f"cannot reach the Discord API at {api}: {why(cause)}. Check {look_at}."
+    )
+
+
+def _gateway_failure(exc: BaseException, settings: Settings) -> Exception | None:
+    gateway = settings.discord_gateway_url or str(discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY)
+    if isinstance(exc, discord.ConnectionClosed) and exc.code in _AUTH_CLOSE_CODES:
+        return LoginRejected(
+            f"the Discord gateway closed the session ({_AUTH_CLOSE_CODES[exc.code]}, "
+            f"code {exc.code}); reset DISCORD_TOKEN in the Developer Portal."
+        )
+    cause = network_cause(exc)
+    if cause is None:
+        return None
+    setting = " and DISCORD_GATEWAY_URL" if settings.discord_gateway_url else ""
+    return DiscordUnreachable(
+        f"cannot connect to the Discord gateway at {gateway}: {why(cause)}. "
+        f"Check the network{setting}."
+    )
 
 
 def configure_discord_endpoints(settings: Settings) -> None:
@@ -71,6 +158,7 @@ class FoleyBot(commands.Bot):
         self.services = services
         self.settings = settings
         self.mode = mode
+        self.ready_once = False  # READY seen: from then on, outages are retried, not fatal
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
 
     # -- lifecycle ---------------------------------------------------------
@@ -91,6 +179,7 @@ class FoleyBot(commands.Bot):
         await super().close()
 
     async def on_ready(self) -> None:
+        self.ready_once = True
         log.info(
             "logged in as %s (%s) in %d guild(s)",
             self.user,
@@ -99,19 +188,38 @@ class FoleyBot(commands.Bot):
         )
 
     async def start_checked(self, token: str) -> None:
+        """Log in and stay connected; failing to get in at all is one line, not a traceback.
+
+        Once READY has been seen, discord.py retries lost connections with backoff
+        for as long as it takes (an outage is survived). Before that, the first
+        gateway connection failing raises :class:`DiscordUnreachable` (exit 1).
+        """
+        await self.login_checked(token)
         try:
-            await self.start(token)
+            await self.connect(reconnect=True)
+        except Exception as exc:
+            # discord.py 2.7 cannot retry a *first* connection that failed (its
+            # retry path reads the missing socket's session), so the network error
+            # arrives here wrapped in an AttributeError; network_cause() finds it.
+            failure = None if self.ready_once else _gateway_failure(exc, self.settings)
+            if failure is None:
+                raise
+            raise failure from None
+
+    async def login_checked(self, token: str) -> None:
+        """REST login (+ ``setup_hook``); Discord failures become one-line errors."""
+        try:
+            await self.login(token)
         except discord.LoginFailure:
             raise LoginRejected(
                 "DISCORD_TOKEN was rejected by Discord. Reset the token in the Developer "
                 "Portal (Bot → Reset Token) and update your .env."
             ) from None
-
-    async def login_checked(self, token: str) -> None:
-        try:
-            await self.login(token)
-        except discord.LoginFailure:
-            raise LoginRejected("DISCORD_TOKEN was rejected by Discord.") from None
+        except (discord.HTTPException, OSError, aiohttp.ClientError, TimeoutError) as exc:
+            failure = describe_discord_failure(exc, self.settings)
+            if failure is None:
+                raise
+            raise failure from None
 
     # -- command sync --------------------------------------------------------
     def command_payload(self) -> list[dict[str, Any]]:

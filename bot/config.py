@@ -162,7 +162,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
     """Build settings from ``env`` (default: ``os.environ``).
 
     ``require_token`` is False for CLI verbs that never connect to Discord
-    (``generate``, ``backup``, ``usage export``), so they work without a bot.
+    (``generate``, ``backup``, ``usage export``), so they work without a bot,
+    and for ``check``, which reports a missing token as one of its findings.
     """
     r = _Reader(os.environ if env is None else env)
     token = r.raw("DISCORD_TOKEN")

@@ -1,7 +1,8 @@
 """``python -m bot.simulator``: run the provider simulator until Ctrl-C / SIGTERM.
 
-Point Foley at it with the two printed variables to try the bot without spending
-credits. It binds loopback unless told otherwise.
+At start it prints every setting Foley needs to use it (base URLs, the fake
+keys, ``DOWNLOAD_ALLOWED_HOSTS``), ready to paste into ``.env``, so the bot can
+be tried without spending credits. It binds loopback unless told otherwise.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 import signal
 import sys
 from collections.abc import Sequence
+
+from yarl import URL
 
 from .app import Simulator
 from .config import DEFAULT_AIMLAPI_KEY, DEFAULT_ELEVENLABS_KEY, Timings
@@ -67,6 +70,21 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def env_lines(base_url: str, args: argparse.Namespace) -> list[str]:
+    """The ``.env`` lines that point Foley at this simulator (first key of each kind)."""
+    # Result files are served from --public-url when set, else from the base URL;
+    # the bot's download guard refuses plain http / private hosts not listed here.
+    files = URL(args.public_url or base_url)
+    file_host = files.host if files.explicit_port is None else f"{files.host}:{files.port}"
+    return [
+        f"AIMLAPI_BASE_URL={base_url}",
+        f"ELEVENLABS_BASE_URL={base_url}",
+        f"AIMLAPI_API_KEY={(args.aimlapi_keys or [DEFAULT_AIMLAPI_KEY])[0]}",
+        f"ELEVENLABS_API_KEY={(args.elevenlabs_keys or [DEFAULT_ELEVENLABS_KEY])[0]}",
+        f"DOWNLOAD_ALLOWED_HOSTS={file_host}",
+    ]
+
+
 async def serve(args: argparse.Namespace) -> None:
     sim = Simulator(
         aimlapi_keys=args.aimlapi_keys or [DEFAULT_AIMLAPI_KEY],
@@ -90,8 +108,9 @@ async def serve(args: argparse.Namespace) -> None:
             loop.add_signal_handler(sig, stop.set)
     base = await sim.start(args.host, args.port)
     try:
-        print(f"AIMLAPI_BASE_URL={base}", flush=True)
-        print(f"ELEVENLABS_BASE_URL={base}", flush=True)
+        lines = env_lines(base, args)
+        print("\n".join(lines), flush=True)
+        print("# ^ paste these lines into .env (fake keys: this simulator only)", flush=True)
         await stop.wait()
     finally:
         await sim.stop()

@@ -19,6 +19,10 @@ discord.py quirks worth knowing when driving a bot against this fake:
   is sent, so `VoiceChannel.connect()` times out (there is no fake voice server).
 - An INVALID_SESSION (e.g. RESUME of an unknown session) makes discord.py sleep 5 s
   before it IDENTIFYs again; a refused reconnect (503) logs an ERROR with traceback.
+
+Outages: `drop_gateway(refuse_for=…)` / `gateway_outage()` cut the gateway only (REST
+still answers); `network_outage()` cuts everything (sockets aborted, port closed, so
+REST and reconnects get ECONNREFUSED) and listens again on the same port after it.
 """
 
 from __future__ import annotations
@@ -77,7 +81,9 @@ class FakeDiscord(DiscordStore):
         self.gateway.on_voice_state = self._on_bot_voice_state
         self.echo_bot_voice_state = echo_bot_voice_state
         self.port = 0
+        self.network_down = False
         self._runner: web.AppRunner | None = None
+        self._site: web.SockSite | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -100,15 +106,20 @@ class FakeDiscord(DiscordStore):
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/gateway/", self.gateway.handle)
         app.router.add_route("*", API_PREFIX + "/{unknown_tail:.*}", unknown_route)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        self.port = sock.getsockname()[1]
-        self.base_url = f"http://127.0.0.1:{self.port}"
-        self.gateway.url = f"ws://127.0.0.1:{self.port}/gateway"
         self._runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
         await self._runner.setup()
-        await web.SockSite(self._runner, sock).start()
+        await self._listen(0)
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.gateway.url = f"ws://127.0.0.1:{self.port}/gateway"
+
+    async def _listen(self, port: int) -> None:
+        assert self._runner is not None
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", port))
+        self.port = sock.getsockname()[1]
+        self._site = web.SockSite(self._runner, sock)
+        await self._site.start()
 
     async def stop(self) -> None:
         for task in list(self._tasks):
@@ -395,6 +406,43 @@ class FakeDiscord(DiscordStore):
     def allow_gateway(self) -> None:
         self.gateway.refusing = False
         self.changes.notify()
+
+    async def drop_network(self) -> None:
+        """The network between bot and Discord goes down: REST and gateway alike.
+
+        Every open connection (the gateway socket, REST keep-alives) is cut without a
+        close handshake, as a dead link would, and the port stops listening, so every
+        new connection is refused (ECONNREFUSED) until :meth:`restore_network`.
+        Gateway sessions are kept, so the bot can RESUME once it gets back in.
+        """
+        if self.network_down or self._runner is None or self._site is None:
+            return
+        self.network_down = True
+        await self._site.stop()
+        self._site = None
+        server = self._runner.server
+        # aiohttp keeps no public handle on a connection's transport; the fake needs
+        # an abort (not a graceful close) to look like a broken link.
+        for transport in list(getattr(server, "_connections", {}).values()):
+            transport.abort()
+        self.changes.notify()
+
+    async def restore_network(self) -> None:
+        """Listen again on the same port: reconnects (and REST) succeed from now on."""
+        if not self.network_down:
+            return
+        await self._listen(self.port)
+        self.network_down = False
+        self.changes.notify()
+
+    @contextlib.asynccontextmanager
+    async def network_outage(self) -> AsyncIterator[None]:
+        """:meth:`drop_network` inside the block, :meth:`restore_network` after it."""
+        await self.drop_network()
+        try:
+            yield
+        finally:
+            await self.restore_network()
 
     @contextlib.asynccontextmanager
     async def gateway_outage(self) -> AsyncIterator[None]:

@@ -440,3 +440,26 @@ async def test_bot_in_a_subprocess(fake_discord: FakeDiscord) -> None:
         proc.terminate()
         _, stderr = await asyncio.wait_for(proc.communicate(), 10)
     assert b"Traceback" not in stderr, stderr.decode()
+
+
+async def test_network_outage_cuts_rest_and_gateway_then_comes_back_on_the_same_port(
+    fake_discord: FakeDiscord, bot: FakeTestBot
+) -> None:
+    fake = fake_discord
+    url = f"{fake.api_base_url}/gateway"
+    async with fake.network_outage():
+        await fake.wait_for(
+            lambda: fake.gateway.current is not None and not fake.gateway.current.connected,
+            5,
+            "the gateway socket to be cut",
+        )
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientConnectorError):
+                await http.get(url)
+    async with aiohttp.ClientSession() as http:
+        async with http.get(url, headers={"Authorization": f"Bot {fake.token}"}) as resp:
+            assert resp.status == 200
+    await fake.wait_for_resume(1, timeout=30)
+    inter = await fake.invoke_command(GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, "ping")
+    await inter.wait_for_original(lambda m: bool(m.attachments), timeout=5)
+    assert fake.gateway.identify_count == 1
