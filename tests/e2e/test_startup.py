@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sqlite3
 import sys
@@ -137,7 +138,7 @@ async def test_sync_against_a_wrong_api_url_answering_404_is_one_line(
     api = f"{fake_discord.base_url}/not-the-api"
     env = bot_env(fake_discord.env(), tmp_path / "data", DISCORD_API_BASE_URL=api)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bot", "--env-file", "/nonexistent", "sync",
+        sys.executable, "-m", "bot", "--env-file", os.devnull, "sync",
         cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     out, _ = await asyncio.wait_for(proc.communicate(), 60)
