@@ -93,8 +93,12 @@ def state_line(update: JobUpdate) -> str:
 
 
 def failure_text(job: Job) -> str:
-    """Why a job ended without a result, and what happened to the member's tokens."""
-    refunded = "Your tokens were refunded."
+    """Why a job ended without a result, and what happened to the member's tokens.
+
+    "were refunded" only once the ledger booked it (``ledger_done_at``); a refund
+    whose write failed is still owed and paid later, so it "will be" refunded.
+    """
+    refunded = f"Your tokens {refund_verb(job.ledger_done_at is None)}."
     if job.state is JobState.CANCELLED:
         return "✖ Cancelled."
     if job.state is JobState.EXPIRED:
@@ -117,6 +121,10 @@ def failure_text(job: Job) -> str:
     return f"❌ Something went wrong with this job. {refunded} Please try again."
 
 
+def refund_verb(pending: bool) -> str:
+    return "will be refunded" if pending else "were refunded"
+
+
 def cancel_text(outcome: CancelOutcome) -> str:
     if outcome.result is CancelResult.NOT_FOUND:
         return "I can't find that job."
@@ -124,10 +132,11 @@ def cancel_text(outcome: CancelOutcome) -> str:
         return "Only the person who started this job or a moderator can cancel it."
     if outcome.result is CancelResult.ALREADY_FINISHED:
         return "This job has already finished, so there is nothing to cancel."
+    refunded = refund_verb(outcome.ledger_pending)
     if outcome.refunded and not outcome.provider_charges:
-        return "Cancelled before it started. Your tokens were refunded."
+        return f"Cancelled before it started. Your tokens {refunded}."
     if outcome.refunded:
-        return "Cancelled. The provider had already started, but your tokens were refunded."
+        return f"Cancelled. The provider had already started, but your tokens {refunded}."
     return (
         "Cancelled. The provider had already started and still charges for it, so "
         f"{tokens(outcome.charged_tokens)} stay spent."
