@@ -48,6 +48,7 @@ class Settings:
     # providers (issue 3)
     max_download_bytes: int = 100 * 1024 * 1024
     download_allowed_hosts: tuple[str, ...] = ()
+    download_stall_s: float = 30.0
     provider_timeout_s: float = 60.0
     elevenlabs_default_voice: str = ""  # empty: picked from the account (elevenlabs_voices)
     # job engine (issue 4)
@@ -202,6 +203,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         download_allowed_hosts=r.get(
             "DOWNLOAD_ALLOWED_HOSTS", _host_list, "a comma list of host or host:port", ()
         ),
+        download_stall_s=r.number("DOWNLOAD_STALL_S", 30.0, lo=1.0),
         provider_timeout_s=r.number("PROVIDER_TIMEOUT_S", 60.0, lo=1.0),
         elevenlabs_default_voice=r.raw("ELEVENLABS_DEFAULT_VOICE") or "",
         aimlapi_max_concurrency=r.integer("AIMLAPI_MAX_CONCURRENCY", 4, lo=1, hi=100),

@@ -19,6 +19,10 @@ REDACTED = "[redacted]"
 # Discord interaction/webhook tokens travel inside URL paths that discord.py
 # logs at DEBUG; they grant 15 minutes of posting as the bot, so mask them too.
 _WEBHOOK_TOKEN = re.compile(r"(/(?:webhooks|interactions)/\d+/)([A-Za-z0-9_\-\.]{20,})")
+# …and as a field of the gateway payloads discord.py dumps at DEBUG ("WebSocket
+# Event: {... 'token': '…'}" for INTERACTION_CREATE, and VOICE_SERVER_UPDATE's
+# voice token), as a Python repr or as JSON.
+_TOKEN_FIELD = re.compile(r"""(["'](?:[a-z_]*_)?token["']\s*:\s*["'])[^"']{8,}(["'])""")
 _BEARER = re.compile(r"((?:Bearer|Bot)\s+)[A-Za-z0-9_\-\.]{8,}")
 _XI_KEY = re.compile(r"(xi-api-key['\"]?\s*[:=]\s*['\"]?)[A-Za-z0-9_\-]{8,}", re.IGNORECASE)
 
@@ -35,6 +39,7 @@ class RedactingFilter(logging.Filter):
             if secret in text:
                 text = text.replace(secret, REDACTED)
         text = _WEBHOOK_TOKEN.sub(rf"\1{REDACTED}", text)
+        text = _TOKEN_FIELD.sub(rf"\1{REDACTED}\2", text)
         text = _BEARER.sub(rf"\1{REDACTED}", text)
         return _XI_KEY.sub(rf"\1{REDACTED}", text)
 

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 import aiohttp
 
 from bot.errors import UserError
+from bot.generation.messages import prompt_text
 
 # Job states whose audio exists (or existed and was uploaded). Compared as strings so
 # any StrEnum the job engine uses works without importing it.
@@ -69,8 +70,7 @@ def is_playable(job: JobLike) -> bool:
 
 def job_title(job: JobLike, limit: int = TITLE_LIMIT) -> str:
     """One short line naming the job: its prompt or text, else kind and id."""
-    text = str(job.params.get("prompt") or job.params.get("text") or "").strip()
-    text = " ".join(text.split())  # prompts may hold newlines; titles are one line
+    text = prompt_text(job.params)  # one line, without bidi or other invisible characters
     if not text:
         return f"{job.kind} {job.id}"
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"

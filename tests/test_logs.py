@@ -28,3 +28,19 @@ def test_filter_rewrites_records_and_tracebacks(capsys) -> None:
     assert "failed calling with [redacted]" in err
     assert "boom with [redacted]" in err
     assert "super-secret-key" not in err
+
+
+def test_token_fields_of_gateway_dumps_are_redacted() -> None:
+    """discord.py's DEBUG "WebSocket Event: {...}" is a dict repr; HTTP bodies are JSON."""
+    f = RedactingFilter()
+    token = "aW50ZXJhY3Rpb246MTQ0NDU1NTY2Njc3Nzg4ODk5OmFiY2RlZg"
+    dumped = (
+        "For Shard ID None: WebSocket Event: {'t': 'INTERACTION_CREATE', 'd': {'type': 2, "
+        f"'token': '{token}', 'id': '1444555666777888999'}}"
+    )
+    json_body = f'{{"type": 2, "token": "{token}", "voice_token": "{token}"}}'
+    for text in (dumped, json_body):
+        out = f.redact(text)
+        assert token not in out
+        assert "'token': '[redacted]'" in out or '"token": "[redacted]"' in out
+    assert "'id': '1444555666777888999'" in f.redact(dumped)  # the rest stays readable

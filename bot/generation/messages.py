@@ -6,7 +6,10 @@ wording is tested without Discord and shared by every command and button.
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from bot.jobs.models import CancelOutcome, CancelResult, Job, JobState, JobUpdate
 from bot.providers.base import JobKind
@@ -15,6 +18,32 @@ from bot.quotas import QuotaExceeded, RefusalReason
 
 KIND_TITLES = {JobKind.MUSIC: "🎵 Music", JobKind.SAY: "🗣️ Speech", JobKind.SFX: "💥 Sound effect"}
 BAR_CELLS = 12
+
+
+# Members' text shown back inside the bot's own messages loses the invisible
+# characters that could reorder or hide the text around it: every format
+# character (Unicode category Cf: bidi embeddings, overrides and isolates
+# U+202A–U+202E / U+2066–U+2069, the marks U+200E/U+200F/U+061C, zero-width
+# spaces, word joiners, BOM, tag characters) and control characters. ZWNJ and
+# ZWJ stay: Persian and Indic spelling and emoji sequences need them, and they
+# reorder nothing.
+_KEEP_FORMAT = frozenset({"\u200c", "\u200d"})
+
+
+def echo_text(text: str) -> str:
+    """A member's text as the bot may quote it: one line, no invisible format characters."""
+    out = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cf" and ch not in _KEEP_FORMAT:
+            continue
+        out.append(" " if category == "Cc" else ch)  # newlines, tabs, escapes: a space
+    return " ".join("".join(out).split())
+
+
+def prompt_text(params: Mapping[str, Any]) -> str:
+    """A job's prompt (or /say text) as every message and title echoes it."""
+    return echo_text(str(params.get("prompt") or params.get("text") or ""))
 
 
 def tokens(n: int | float) -> str:
@@ -93,8 +122,12 @@ def state_line(update: JobUpdate) -> str:
 
 
 def failure_text(job: Job) -> str:
-    """Why a job ended without a result, and what happened to the member's tokens."""
-    refunded = "Your tokens were refunded."
+    """Why a job ended without a result, and what happened to the member's tokens.
+
+    "were refunded" only once the ledger booked it (``ledger_done_at``); a refund
+    whose write failed is still owed and paid later, so it "will be" refunded.
+    """
+    refunded = f"Your tokens {refund_verb(job.ledger_done_at is None)}."
     if job.state is JobState.CANCELLED:
         return "✖ Cancelled."
     if job.state is JobState.EXPIRED:
@@ -117,6 +150,10 @@ def failure_text(job: Job) -> str:
     return f"❌ Something went wrong with this job. {refunded} Please try again."
 
 
+def refund_verb(pending: bool) -> str:
+    return "will be refunded" if pending else "were refunded"
+
+
 def cancel_text(outcome: CancelOutcome) -> str:
     if outcome.result is CancelResult.NOT_FOUND:
         return "I can't find that job."
@@ -124,10 +161,11 @@ def cancel_text(outcome: CancelOutcome) -> str:
         return "Only the person who started this job or a moderator can cancel it."
     if outcome.result is CancelResult.ALREADY_FINISHED:
         return "This job has already finished, so there is nothing to cancel."
+    refunded = refund_verb(outcome.ledger_pending)
     if outcome.refunded and not outcome.provider_charges:
-        return "Cancelled before it started. Your tokens were refunded."
+        return f"Cancelled before it started. Your tokens {refunded}."
     if outcome.refunded:
-        return "Cancelled. The provider had already started, but your tokens were refunded."
+        return f"Cancelled. The provider had already started, but your tokens {refunded}."
     return (
         "Cancelled. The provider had already started and still charges for it, so "
         f"{tokens(outcome.charged_tokens)} stay spent."

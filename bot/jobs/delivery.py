@@ -100,8 +100,10 @@ class Deliverer:
                 job.state, job.delivered_at, job.finished_at = JobState.DELIVERED, now, now
                 job.result_message_id, job.compressed = result.message_id, result.compressed
                 job.actual_tokens, job.ledger_action = tokens, LedgerAction.SETTLE
-                self.publish(job)
-                await self.finisher.close_ledger(job_id, LedgerAction.SETTLE, tokens, "delivered")
+                job.ledger_done_at = await self.finisher.close_ledger(
+                    job_id, LedgerAction.SETTLE, tokens, "delivered"
+                )
+                self.publish(job)  # after the settle, like every terminal update
             return
 
     async def _give_up(self, job: Job, why: str) -> None:

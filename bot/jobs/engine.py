@@ -290,6 +290,7 @@ class JobEngine:
                     CancelResult.CANCELLED, job_id, previous, refunded=refund,
                     provider_charges=at_provider,
                     charged_tokens=0 if refund else (job.actual_tokens or 0),
+                    ledger_pending=job.ledger_done_at is None,
                 )  # fmt: skip
             fresh = await self.store.get(job_id)
             assert fresh is not None

@@ -2,9 +2,13 @@
 
 :meth:`Finisher.finish` makes ONE compare-and-set write that records both the
 terminal state and the owed settle/refund (``ledger_action``), then calls the
-ledger, then marks the debt paid (``ledger_done_at``). A crash between the
-two leaves the debt on the row and start-up pays it again; settle and refund
-are idempotent per job id, so paying twice is harmless.
+ledger, then marks the debt paid (``ledger_done_at``), and only THEN publishes
+the terminal update. The update is what tells the member ("Your tokens were
+refunded"), so the ledger must already say so when it goes out; when the
+ledger write fails, ``ledger_done_at`` stays empty and the member reads that
+the tokens *will be* refunded. A crash between the writes leaves the debt on
+the row and start-up pays it again; settle and refund are idempotent per job
+id, so paying twice is harmless.
 
 Who pays what: delivered (or ready but undeliverable) → settle at the actual
 cost (provider-reported credits through ``to_tokens``, else the estimate);
@@ -66,17 +70,20 @@ class Finisher:
 
     async def close_ledger(
         self, job_id: str, action: LedgerAction, tokens: int, reason: str
-    ) -> None:
+    ) -> float | None:
+        """Pay the job's debt; returns when it was recorded paid, or None if it is still owed."""
         try:
             if action is LedgerAction.SETTLE:
                 await self.settlement.settle(job_id, tokens)
             else:
                 await self.settlement.refund(job_id, reason)
+            now = self.clock()
+            await self.store.mark_ledger_done(job_id, now)
         except Exception:
             # The debt stays recorded on the row; start-up and maintenance retry it.
             log.exception("job %s: ledger %s failed; will retry", job_id, action)
-            return
-        await self.store.mark_ledger_done(job_id, self.clock())
+            return None
+        return now
 
     async def finish(
         self,
@@ -101,9 +108,10 @@ class Finisher:
         job.state, job.finished_at, job.actual_tokens = state, now, tokens
         job.error_kind, job.error_message, job.ledger_action = error_kind, error_message, action
         self.release(job.id)
-        self.publish(job)
         await self.remove_workdir(job.id)
-        await self.close_ledger(job.id, action, tokens, reason or error_kind or str(state))
+        why = reason or error_kind or str(state)
+        job.ledger_done_at = await self.close_ledger(job.id, action, tokens, why)
+        self.publish(job)  # last: the ledger already says what the member is about to read
         return True
 
     async def remove_workdir(self, job_id: str) -> None:

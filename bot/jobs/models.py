@@ -200,6 +200,9 @@ class CancelOutcome:
     refunded: bool = False  # the member got their reserved tokens back
     provider_charges: bool = False  # the provider had the job and will bill the operator
     charged_tokens: int = 0  # what the member was charged when not refunded
+    # The ledger write failed: the refund/charge is owed on the job and paid later,
+    # so the member must read "will be refunded", not "were refunded".
+    ledger_pending: bool = False
 
 
 @dataclass(frozen=True)

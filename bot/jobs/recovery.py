@@ -30,7 +30,9 @@ from bot.providers.base import Provider
 
 log = logging.getLogger(__name__)
 
-MSG_INTERRUPTED = "The bot restarted while sending this request. Your tokens were refunded."
+# What happened, not what it cost: the refund sentence comes from messages.failure_text,
+# which knows whether the ledger has booked it yet.
+MSG_INTERRUPTED = "The bot restarted while sending this request."
 
 
 class Recovery:

@@ -39,9 +39,11 @@ from bot.providers.errors import ProviderError, generation_failed
 
 log = logging.getLogger(__name__)
 
-MSG_TIMEOUT = "This took longer than {minutes:g} minutes, so it was stopped. Tokens refunded."
-MSG_INTERNAL = "Something went wrong on the bot's side. Your tokens were refunded."
-MSG_LOST = "The bot restarted before this audio was saved. Your tokens were refunded."
+# What happened, not what it cost: the refund sentence comes from messages.failure_text,
+# which knows whether the ledger has booked it yet.
+MSG_TIMEOUT = "This took longer than {minutes:g} minutes, so it was stopped."
+MSG_INTERNAL = "Something went wrong on the bot's side."
+MSG_LOST = "The bot restarted before this audio was saved."
 
 
 class JobRunner:

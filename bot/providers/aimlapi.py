@@ -174,6 +174,7 @@ class AimlapiClient(KeyedClient):
         retry: RetryPolicy | None = None,
         max_download_bytes: int = 100 * 1024 * 1024,
         download_allowed_hosts: tuple[str, ...] = (),
+        download_stall_s: float = 30.0,
     ) -> None:
         self._key = api_key
         self._api = ApiClient(
@@ -189,6 +190,7 @@ class AimlapiClient(KeyedClient):
         )
         self._guard = DownloadGuard(download_allowed_hosts)
         self._max_bytes = max_download_bytes
+        self._stall_s = download_stall_s
 
     def build_body(self, request: GenerationRequest) -> dict[str, Any]:
         spec = MODELS.get(request.model)
@@ -249,6 +251,7 @@ class AimlapiClient(KeyedClient):
                 guard=self._guard,
                 max_bytes=self._max_bytes,
                 timeout_s=max(self._api.timeout_s, 120.0),
+                stall_s=self._stall_s,
             )
 
         audio = await with_retries(once, self._api.retry, paid=False, what="aimlapi download")

@@ -4,15 +4,22 @@ The URL comes from a third party's JSON, so it is treated as hostile (SSRF):
 
 - only ``https`` (``http`` only for operator-allowed hosts, e.g. a simulator);
 - the host is resolved first and every address must be public; the request is
-  then *pinned* to the checked address (URL host replaced by the IP, with the
+  then *pinned* to a checked address (URL host replaced by the IP, with the
   original name kept for the ``Host`` header, TLS SNI and certificate check),
   so a DNS answer that changes between check and connect (rebinding) cannot
   redirect it; the peer address of the real connection is checked again;
+- the addresses are tried in the resolver's order: one that cannot be
+  connected to (down, refused, no route) moves on to the next, as browsers do,
+  instead of failing the job while the host's other address is fine;
 - redirects are followed by hand, at most ``MAX_REDIRECTS``, each hop checked;
+- a body that sends no bytes for ``stall_s`` (``DOWNLOAD_STALL_S``) is aborted
+  and fetched once more; a second stall fails for good, so a silent file host
+  cannot hold a provider slot until the job's own timeout;
 - the body is streamed to a temp file next to ``dest`` with a size cap, must
   start with audio magic bytes, and is renamed into place only when complete.
 
-Hosts in ``allowed_hosts`` (``host`` or ``host:port``) skip the address check.
+Hosts in ``allowed_hosts`` (``host`` or ``host:port``) skip the public-address
+checks, nothing else: they are resolved, pinned and tried address by address too.
 """
 
 from __future__ import annotations
@@ -24,19 +31,22 @@ import logging
 import os
 import socket
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
+from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from bot.audio import sniff_audio
 from bot.providers.base import AudioFile
 from bot.providers.errors import ErrorKind, ProviderError
-from bot.providers.http import send, stream_to_file
+from bot.providers.http import StalledError, send, stream_to_file
 
 log = logging.getLogger(__name__)
 
 MAX_REDIRECTS = 3
+DEFAULT_STALL_S = 30.0  # the DOWNLOAD_STALL_S default; callers pass the setting
 _REFUSED = "The generated file could not be fetched safely."
 _GONE = "The generated file is no longer available. Try generating it again."
 
@@ -67,44 +77,65 @@ def is_public(ip: IPAddress) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-class DownloadGuard:
-    """The allow-list and address policy for result downloads."""
+@dataclass(frozen=True)
+class Target:
+    """Where one hop may connect: addresses in the resolver's order."""
 
-    def __init__(self, allowed_hosts: Iterable[str] = ()) -> None:
+    addresses: list[IPAddress]
+    checked: bool  # False for allow-listed hosts: their peer is not re-checked
+
+
+class DownloadGuard:
+    """The allow-list and address policy for result downloads.
+
+    ``resolver`` (an aiohttp resolver) replaces the system's ``getaddrinfo``; the
+    simulator's :class:`bot.simulator.dns.HostsResolver` uses it to give a name
+    several addresses, as a CDN's DNS does.
+    """
+
+    def __init__(
+        self, allowed_hosts: Iterable[str] = (), resolver: AbstractResolver | None = None
+    ) -> None:
         self.allowed = {h.strip().lower() for h in allowed_hosts if h.strip()}
+        self.resolver = resolver
 
     def is_allowed(self, url: URL) -> bool:
         host = (url.host or "").lower()
         return host in self.allowed or f"{host}:{url.port}" in self.allowed
 
-    async def check(self, url: URL, service: str) -> list[IPAddress] | None:
-        """Validate ``url``; return the public addresses to pin to (None if allow-listed)."""
+    async def check(self, url: URL, service: str) -> Target:
+        """Validate ``url``; return the addresses to pin to, in the order to try them."""
         if url.scheme not in ("http", "https") or not url.host:
             raise _refuse(service, f"scheme {url.scheme!r} not allowed")
-        if self.is_allowed(url):
-            return None
-        if url.scheme != "https":
+        allowed = self.is_allowed(url)
+        if not allowed and url.scheme != "https":
             raise _refuse(service, f"plain http to {url.host} not allowed")
         try:
             addresses = [ipaddress.ip_address(url.host)]
         except ValueError:
-            addresses = await _resolve(url.host, url.port or 443, service)
+            addresses = await self._resolve(url.host, url.port or 443, service)
+        if allowed:
+            return Target(addresses, checked=False)
         bad = [str(a) for a in addresses if not is_public(a)]
         if bad or not addresses:
             raise _refuse(service, f"{url.host} resolves to non-public {bad or 'nothing'}")
-        return addresses
+        return Target(addresses, checked=True)
 
-
-async def _resolve(host: str, port: int, service: str) -> list[IPAddress]:
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise ProviderError(
-            ErrorKind.UNAVAILABLE, service, _GONE, detail=f"cannot resolve {host}: {exc}"
-        ) from None
-    # Strip an IPv6 scope id ("fe80::1%eth0") before parsing.
-    return list(dict.fromkeys(ipaddress.ip_address(str(i[4][0]).split("%")[0]) for i in infos))
+    async def _resolve(self, host: str, port: int, service: str) -> list[IPAddress]:
+        try:
+            if self.resolver is not None:
+                answers = await self.resolver.resolve(host, port, family=socket.AF_UNSPEC)
+                found = [r["host"] for r in answers]
+            else:
+                loop = asyncio.get_running_loop()
+                infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                found = [str(i[4][0]) for i in infos]
+        except OSError as exc:
+            raise ProviderError(
+                ErrorKind.UNAVAILABLE, service, _GONE, detail=f"cannot resolve {host}: {exc}"
+            ) from None
+        # Strip an IPv6 scope id ("fe80::1%eth0") before parsing; keep the order.
+        return list(dict.fromkeys(ipaddress.ip_address(a.split("%")[0]) for a in found))
 
 
 async def download(
@@ -116,21 +147,15 @@ async def download(
     guard: DownloadGuard,
     max_bytes: int,
     timeout_s: float,
+    stall_s: float = DEFAULT_STALL_S,
 ) -> AudioFile:
     """Download ``url`` to ``dest`` safely; raises ProviderError on any refusal."""
     current = URL(url)
     dest = Path(dest)
     for _hop in range(MAX_REDIRECTS + 1):
-        pinned = await guard.check(current, service)
-        result = await _get_once(
-            session,
-            current,
-            pinned,
-            dest,
-            service=service,
-            max_bytes=max_bytes,
-            timeout_s=timeout_s,
-        )
+        target = await guard.check(current, service)
+        get = _Get(session, current, target, dest, service, max_bytes, timeout_s, stall_s)
+        result = await get.with_one_retry_on_stall()
         if isinstance(result, AudioFile):
             return result
         current = current.join(URL(result))  # a redirect: relative Location allowed
@@ -138,27 +163,73 @@ async def download(
     raise _refuse(service, f"more than {MAX_REDIRECTS} redirects")
 
 
+@dataclass
+class _Get:
+    """One hop's GET: each address in turn, and once more after a stalled body."""
+
+    session: aiohttp.ClientSession
+    url: URL
+    target: Target
+    dest: Path
+    service: str
+    max_bytes: int
+    timeout_s: float
+    stall_s: float
+
+    async def with_one_retry_on_stall(self) -> AudioFile | str:
+        try:
+            return await self.any_address()
+        except StalledError:
+            log.warning(
+                "download from %s stalled (no bytes for %gs); trying once more",
+                self.url.host, self.stall_s,
+            )  # fmt: skip
+        try:
+            return await self.any_address()
+        except StalledError as exc:
+            raise StalledError(self.service, exc.stall_s, final=True) from None
+
+    async def any_address(self) -> AudioFile | str:
+        failures: list[str] = []
+        for ip in self.target.addresses:
+            try:
+                return await _get_once(
+                    self.session, self.url, ip, self.dest, service=self.service,
+                    max_bytes=self.max_bytes, timeout_s=self.timeout_s, stall_s=self.stall_s,
+                    check_peer=self.target.checked,
+                )  # fmt: skip
+            except ProviderError as exc:
+                if exc.reached_provider:
+                    raise  # it answered (or went silent mid-reply): another address won't help
+                failures.append(f"{ip}: {exc.detail}")
+                log.info("download: %s at %s unreachable (%s)", self.url.host, ip, exc.detail)
+        raise ProviderError(
+            ErrorKind.UNAVAILABLE, self.service,
+            detail=f"no address of {self.url.host} answered: {'; '.join(failures)}",
+            reached_provider=False,
+        )  # fmt: skip
+
+
 async def _get_once(
     session: aiohttp.ClientSession,
     url: URL,
-    pinned: list[IPAddress] | None,
+    ip: IPAddress,
     dest: Path,
     *,
     service: str,
     max_bytes: int,
     timeout_s: float,
+    stall_s: float = DEFAULT_STALL_S,
+    check_peer: bool = True,
 ) -> AudioFile | str:
-    """One GET. Returns the file, or the ``Location`` of a redirect to follow."""
-    kwargs: dict[str, object] = {}
-    target = url
-    if pinned is not None:
-        ip = pinned[0]
-        target = url.with_host(str(ip)).with_user(None)
-        kwargs["headers"] = {"Host": url.host_port_subcomponent}
+    """One GET pinned to ``ip``. Returns the file, or the ``Location`` of a redirect."""
+    target = url.with_host(str(ip)).with_user(None)
+    kwargs: dict[str, object] = {"headers": {"Host": url.host_port_subcomponent}}
+    if url.scheme == "https":
         kwargs["server_hostname"] = url.host  # SNI + certificate checked for the real name
 
     async def handle(resp: aiohttp.ClientResponse) -> AudioFile | str:
-        if pinned is not None:
+        if check_peer:
             _check_peer(resp, service)
         if resp.status in (301, 302, 303, 307, 308):
             location = resp.headers.get("Location")
@@ -211,6 +282,7 @@ async def _get_once(
         str(target),
         service=service,
         timeout_s=timeout_s,
+        stall_s=stall_s,
         handle=handle,
         allow_redirects=False,
         **kwargs,

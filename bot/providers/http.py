@@ -80,6 +80,23 @@ class Reply:
             ) from None
 
 
+class StalledError(ProviderError):
+    """The peer connected, then sent no bytes for ``stall_s``: alive but silent.
+
+    ``final`` marks the last attempt the caller will make: it is then no longer
+    transient, so an outer retry loop does not hold the job's slot for more.
+    """
+
+    def __init__(self, service: str, stall_s: float, *, final: bool = False) -> None:
+        super().__init__(ErrorKind.UNAVAILABLE, service, detail=f"no bytes for {stall_s:g}s")
+        self.stall_s = stall_s
+        self.final = final
+
+    @property
+    def transient(self) -> bool:
+        return not self.final
+
+
 async def send(
     session: aiohttp.ClientSession,
     method: str,
@@ -88,10 +105,16 @@ async def send(
     service: str,
     timeout_s: float,
     handle: Callable[[aiohttp.ClientResponse], Awaitable[T]],
+    stall_s: float | None = None,
     **kwargs: Any,
 ) -> T:
-    """Make one HTTP request and run ``handle`` on the response, all within ``timeout_s``."""
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    """Make one HTTP request and run ``handle`` on the response, all within ``timeout_s``.
+
+    ``stall_s`` also bounds the connect and every wait for the next bytes (headers
+    or body): a silent peer raises :class:`StalledError` instead of using up the
+    whole ``timeout_s``.
+    """
+    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=stall_s, sock_read=stall_s)
     try:
         # aiohttp's total timeout covers the body too; asyncio.timeout makes sure
         # the handler (which may write a file) cannot outlive it either.
@@ -105,6 +128,13 @@ async def send(
         raise ProviderError(
             ErrorKind.UNAVAILABLE, service, detail=f"cannot connect: {exc}", reached_provider=False
         ) from None
+    except aiohttp.ConnectionTimeoutError:
+        raise ProviderError(
+            ErrorKind.UNAVAILABLE, service, detail=f"cannot connect within {stall_s:g}s",
+            reached_provider=False,
+        ) from None  # fmt: skip
+    except aiohttp.SocketTimeoutError:
+        raise StalledError(service, stall_s or timeout_s) from None
     except TimeoutError:
         raise ProviderError(
             ErrorKind.UNAVAILABLE, service, detail=f"no complete reply within {timeout_s:g}s"

@@ -29,6 +29,7 @@ def build_providers(
         retry=retry,
         max_download_bytes=settings.max_download_bytes,
         download_allowed_hosts=settings.download_allowed_hosts,
+        download_stall_s=settings.download_stall_s,
     )
     elevenlabs = ElevenLabsClient(
         session,

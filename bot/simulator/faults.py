@@ -40,9 +40,13 @@ Kinds (status codes follow each provider's documented error bodies):
                       ``chunked=True`` omits Content-Length, False sends the true one.
                       For downloads the poll reply still claims the real file_size.
     not_audio         audio ops only: 200 with an HTML page instead of audio.
+    stall             audio ops only: 200 with headers promising 64 KiB and the first
+                      1 KiB of valid audio, then nothing for ``delay`` seconds (default
+                      3600) with the connection open, then the connection is closed:
+                      a CDN edge that stopped sending mid-body.
 
-Every kind waits ``delay`` seconds first when ``delay`` is given (0 by default, 3600
-for ``hang``). In-process use::
+Every kind except ``stall`` waits ``delay`` seconds first when ``delay`` is given
+(0 by default, 3600 for ``hang``). In-process use::
 
     sim.faults.add(Fault(service="aimlapi", op="poll", kind="rate_limited", times=2))
     sim.faults.clear()
@@ -85,7 +89,7 @@ GENERIC_KINDS = frozenset(
         "connection_reset",
     }
 )
-AUDIO_KINDS = frozenset({"oversize", "not_audio"})
+AUDIO_KINDS = frozenset({"oversize", "not_audio", "stall"})
 KINDS = GENERIC_KINDS | AUDIO_KINDS | {"job_error"}
 AUDIO_OPS = frozenset({"download", "tts", "sfx"})
 MIB = 1024 * 1024
@@ -133,7 +137,7 @@ class Fault:
     def effective_delay(self) -> float:
         if self.delay is not None:
             return self.delay
-        return 3600.0 if self.kind == "hang" else 0.0
+        return 3600.0 if self.kind in ("hang", "stall") else 0.0
 
     def applies_to(self, service: str, op: str) -> bool:
         if self.service not in ("any", service) or self.op not in ("any", op):

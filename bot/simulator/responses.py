@@ -134,13 +134,20 @@ async def _oversize(
     return resp
 
 
-async def _truncated(request: web.Request, head: bytes, ctype: str) -> web.StreamResponse:
-    """``malformed`` audio: promise 64 KiB, send 1 KiB, close the connection."""
+async def _truncated(
+    request: web.Request, head: bytes, ctype: str, stall_s: float = 0.0
+) -> web.StreamResponse:
+    """``malformed`` audio: promise 64 KiB, send 1 KiB, close the connection.
+
+    ``stall`` is the same with ``stall_s`` of silence before the close.
+    """
     resp = web.StreamResponse(headers={"Content-Type": ctype})
     resp.content_length = 64 * 1024
     await resp.prepare(request)
     try:
         await resp.write((head + bytes(1024))[:1024])
+        if stall_s > 0:
+            await asyncio.sleep(stall_s)  # cancelled when the client gives up
     except ConnectionError:
         pass
     if request.transport is not None:
@@ -158,9 +165,9 @@ async def _apply_fault(
     request: web.Request, service: str, op: str, fault: Fault, audio_head: AudioHead | None
 ) -> web.StreamResponse | None:
     """Reply for the fault, or None to continue with normal handling."""
-    if fault.effective_delay > 0:
-        await asyncio.sleep(fault.effective_delay)
     kind = fault.kind
+    if fault.effective_delay > 0 and kind != "stall":  # a stall waits mid-body instead
+        await asyncio.sleep(fault.effective_delay)
     if kind == "hang" or kind == "job_error":
         current_fault.set(fault)
         return None
@@ -171,6 +178,8 @@ async def _apply_fault(
         if audio_head is None:
             return web.Response(status=200, body=b'{"id": "trunc', content_type="application/json")
         return await _truncated(request, head, ctype)
+    if kind == "stall":
+        return await _truncated(request, head, ctype, stall_s=fault.effective_delay)
     if kind == "oversize":
         return await _oversize(request, fault, head, ctype)
     if kind == "not_audio":

@@ -16,15 +16,18 @@ PROMPT_PREVIEW = 300
 
 
 def safe_prompt(text: str, limit: int = PROMPT_PREVIEW) -> str:
-    """Members' text shown back: no markdown tricks, no mentions, bounded length."""
-    text = " ".join(text.split())
+    """Members' text shown back: no markdown tricks, no mentions, bounded length.
+
+    ``text`` comes from :func:`prompt_of`, already one line without invisible
+    format characters (see ``messages.echo_text``).
+    """
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return discord.utils.escape_mentions(discord.utils.escape_markdown(text))
 
 
 def prompt_of(job: Job) -> str:
-    return str(job.params.get("prompt") or job.params.get("text") or "")
+    return messages.prompt_text(job.params)
 
 
 def status_text(job: Job, line: str) -> str:

@@ -6,22 +6,26 @@ For each case the test asserts what a member and an operator care about:
 - the member reads the specific reason in the job's status message (the provider
   error's user message, the timeout text, or the "couldn't be posted" text);
 - the ledger is closed the right way: refunded when nothing usable was made,
-  settled when the audio was generated (delivered, or generated but undeliverable);
+  settled when the audio was generated (delivered, or generated but undeliverable),
+  and already closed at the moment the terminal update (which tells the member)
+  goes out — a listener reads the SQLite file right then;
 - the same bot then serves a healthy ``/sfx`` (nothing wedged: slots released,
   breaker untouched, presenter still editing).
 
 One bot serves the whole matrix (starting one costs ~2 s); faults are cleared
 between cases, and the breaker threshold is set out of reach so earlier cases
 cannot refuse later ones (the breaker has its own test in test_ops_breaker.py).
-The table is printed at the end of the module; ``FOLEY_WRITE_RELIABILITY=1``
-also writes it to docs/RELIABILITY.md.
+The table is written to ``.pytest_cache/foley/fault-matrix.md`` (git-ignored;
+printed, with its path, only when output is not captured: ``-s``), so it never
+lands among the ``-q`` progress dots; ``FOLEY_WRITE_RELIABILITY=1`` also writes
+it to docs/RELIABILITY.md.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,7 +36,7 @@ import pytest
 import pytest_asyncio
 
 from bot.generation.messages import failure_text
-from bot.jobs.models import Job
+from bot.jobs.models import Job, JobUpdate
 from bot.simulator import Fault, Simulator, Timings
 from tests.e2e.harness import Foley, running_foley
 from tests.fakes.discord_faults import RestFault
@@ -181,6 +185,24 @@ class Matrix:
     outcomes: dict[str, Outcome] = field(default_factory=dict)
 
 
+@dataclass
+class LedgerAtPublish:
+    """Engine listener: a job's ledger entry kinds when its terminal update went out."""
+
+    database: Path
+    seen: dict[str, list[str]] = field(default_factory=dict)
+
+    def __call__(self, update: JobUpdate) -> None:
+        if not update.terminal:
+            return
+        # Synchronously, on its own connection: what is committed at this very moment.
+        with sqlite3.connect(self.database) as conn:
+            rows = conn.execute(
+                "SELECT kind FROM ledger WHERE job_id = ? ORDER BY entry_id", (update.job_id,)
+            ).fetchall()
+        self.seen[update.job_id] = [kind for (kind,) in rows]
+
+
 # -- one bot for the module ---------------------------------------------------------------------
 
 
@@ -208,22 +230,25 @@ async def matrix_foley(
 
 
 @pytest.fixture(scope="module")
+def published(matrix_foley: Foley) -> Iterator[LedgerAtPublish]:
+    listener = LedgerAtPublish(matrix_foley.services.settings.database_path)
+    remove = matrix_foley.services.engine.add_listener(listener)
+    yield listener
+    remove()
+
+
+@pytest.fixture(scope="module")
 def matrix(request: pytest.FixtureRequest) -> Iterator[Matrix]:
     collected = Matrix()
     yield collected
+    if not collected.outcomes:
+        return
     table = render_table(collected)
-    plugins = request.config.pluginmanager
-    reporter = plugins.get_plugin("terminalreporter")
-    capture = plugins.get_plugin("capturemanager")
-    if reporter is not None and collected.outcomes:
-        # Teardown output is captured (and shown only on failure) unless capture
-        # is suspended; the table is the point of the run, so show it always.
-        suspended = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
-        with suspended:
-            reporter.ensure_newline()
-            reporter.write_sep("=", f"fault matrix ({len(collected.outcomes)} cases)")
-            for line in table.splitlines():
-                reporter.write_line(line)
+    out = request.config.rootpath / ".pytest_cache" / "foley" / "fault-matrix.md"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(table + "\n", encoding="utf-8")
+    if request.config.getoption("capture") == "no":  # -s: the reader asked to see output
+        print(f"\nfault matrix ({len(collected.outcomes)} cases), also in {out}:\n{table}")
     complete = len(collected.outcomes) == len(CASES)
     if os.environ.get("FOLEY_WRITE_RELIABILITY") == "1" and complete:
         DOC.parent.mkdir(parents=True, exist_ok=True)
@@ -244,12 +269,17 @@ async def job_for(foley: Foley, message_id: int, user_id: int) -> Job:
     raise AssertionError(f"no job was started for message {message_id}")
 
 
-async def until_terminal(foley: Foley, job_id: str, timeout: float) -> Job:
+async def until_terminal(
+    foley: Foley, published: LedgerAtPublish, job_id: str, timeout: float
+) -> Job:
+    """The job once terminal AND its settle/refund is booked (or is known to have failed)."""
     deadline = time.monotonic() + timeout
     while True:
         job = await foley.services.engine.get(job_id)
         assert job is not None
-        if job.terminal:
+        # The terminal update is published after the ledger write; wait for it too,
+        # so the expected text below is computed from the row the presenter reads.
+        if job.terminal and job_id in published.seen:
             return job
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still {job.state} after {timeout:g} s")
@@ -276,7 +306,10 @@ def member_text(message: Any) -> str:
     return (message.content or "").strip().splitlines()[-1]
 
 
-async def run_case(foley: Foley, case: Case) -> Outcome:
+CLOSING = {"refunded": "refund", "settled": "settle"}
+
+
+async def run_case(foley: Foley, published: LedgerAtPublish, case: Case) -> Outcome:
     foley.sim.faults.clear()
     foley.fake.rest_faults.clear()
     case.inject(foley, case.command)
@@ -286,7 +319,7 @@ async def run_case(foley: Foley, case: Case) -> Outcome:
     original = await inter.wait_for_original(timeout=5)
     job = await job_for(foley, original.id, MEMBER_ID)
     # Provider calls are bounded by the job deadline; delivery retries by a few seconds more.
-    job = await until_terminal(foley, job.id, JOB_TIMEOUT_S + 10)
+    job = await until_terminal(foley, published, job.id, JOB_TIMEOUT_S + 10)
     seconds = time.monotonic() - started
     if str(job.state) == "delivered":
         shown = await inter.wait_for_original(lambda m: bool(m.attachments), timeout=10)
@@ -294,9 +327,11 @@ async def run_case(foley: Foley, case: Case) -> Outcome:
         # The presenter edits at most every 2 s, so the final text may lag the state.
         final = failure_text(job)
         shown = await inter.wait_for_original(lambda m: final in (m.content or ""), timeout=10)
-    outcome = Outcome(
-        case, str(job.state), member_text(shown), await ledger_outcome(foley, job), seconds
-    )
+    tokens = await ledger_outcome(foley, job)
+    # What the ledger held when the member was told: already closed, never just reserved.
+    at_publish = published.seen[job.id]
+    assert at_publish == ["reserve", CLOSING.get(tokens)], (case.id, at_publish)
+    outcome = Outcome(case, str(job.state), member_text(shown), tokens, seconds)
     foley.sim.faults.clear()
     foley.fake.rest_faults.clear()
     return outcome
@@ -308,8 +343,10 @@ async def healthy_sfx(foley: Foley) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-async def test_fault(matrix_foley: Foley, matrix: Matrix, case: Case) -> None:
-    outcome = await run_case(matrix_foley, case)
+async def test_fault(
+    matrix_foley: Foley, published: LedgerAtPublish, matrix: Matrix, case: Case
+) -> None:
+    outcome = await run_case(matrix_foley, published, case)
     matrix.outcomes[case.id] = outcome
     assert outcome.state == case.state, outcome
     assert case.says in outcome.message or case.says == outcome.message, outcome
@@ -317,6 +354,40 @@ async def test_fault(matrix_foley: Foley, matrix: Matrix, case: Case) -> None:
     # Provider work is bounded by JOB_TIMEOUT_S; delivery retries add a few seconds at most.
     assert outcome.seconds <= JOB_TIMEOUT_S + 3, outcome
     await healthy_sfx(matrix_foley)
+
+
+REFUSE_REFUNDS = """
+CREATE TRIGGER test_refuse_refunds BEFORE INSERT ON ledger WHEN NEW.kind = 'refund'
+BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END
+"""
+
+
+async def test_refund_the_database_refuses_is_promised_not_claimed(
+    matrix_foley: Foley, published: LedgerAtPublish
+) -> None:
+    """The refund write fails (SQLite refuses it): the member reads "will be refunded"."""
+    foley = matrix_foley
+    await foley.services.db.execute(REFUSE_REFUNDS)
+    try:
+        sim_fault("not_found", op="download")(foley, "music")
+        inter = await foley.invoke("music", MEMBER_ID, **OPTIONS["music"])
+        original = await inter.wait_for_original(timeout=5)
+        started = await job_for(foley, original.id, MEMBER_ID)
+        job = await until_terminal(foley, published, started.id, JOB_TIMEOUT_S + 10)
+        assert published.seen[job.id] == ["reserve"] and job.ledger_done_at is None
+        shown = await inter.wait_for_original(
+            lambda m: "will be refunded" in (m.content or ""), timeout=10
+        )
+        assert member_text(shown) == (
+            "❌ The generated file is no longer available. Try generating it again. "
+            "Your tokens will be refunded."
+        )
+    finally:
+        foley.sim.faults.clear()
+        await foley.services.db.execute("DROP TRIGGER IF EXISTS test_refuse_refunds")
+    await foley.services.engine.recovery.pay_owed_ledger()  # the maintenance loop's job
+    assert await ledger_outcome(foley, job) == "refunded"
+    await healthy_sfx(foley)
 
 
 # -- the table ------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import pytest
 from aiohttp import web
 from yarl import URL
 
-from bot.providers.download import DownloadGuard, _get_once, download, is_public
+from bot.providers.download import DownloadGuard, Target, _get_once, download, is_public
 from bot.providers.errors import ErrorKind, ProviderError
 from tests.providers.helpers import names, serve, wav_bytes
 
@@ -197,9 +197,11 @@ async def test_unreachable_allowed_host_is_unavailable_not_reached(session, tmp_
 
 async def test_public_addresses_are_pinned() -> None:
     guard = DownloadGuard()
-    pinned = await guard.check(URL("https://93.184.216.34/a.wav"), "AI/ML API")
-    assert pinned == [ipaddress.ip_address("93.184.216.34")]
-    assert await DownloadGuard(["cdn.local"]).check(URL("http://cdn.local/a"), "x") is None
+    target = await guard.check(URL("https://93.184.216.34/a.wav"), "AI/ML API")
+    assert target == Target([ipaddress.ip_address("93.184.216.34")], checked=True)
+    # Allow-listed hosts skip the public-address check, not the resolving and pinning.
+    allowed = await DownloadGuard(["127.0.0.1"]).check(URL("http://127.0.0.1/a"), "x")
+    assert allowed == Target([ipaddress.ip_address("127.0.0.1")], checked=False)
 
 
 @pytest.mark.parametrize(
@@ -291,7 +293,7 @@ async def test_pinned_request_keeps_name_for_tls_and_rechecks_peer(
                 await _get_once(
                     s,
                     URL(f"https://{name}:{port}/a.wav"),
-                    [ipaddress.ip_address("127.0.0.1")],
+                    ipaddress.ip_address("127.0.0.1"),
                     tmp_path / "x.wav",
                     service="X",
                     max_bytes=CAP,
