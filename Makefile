@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint check sync simulator bench clean
+.PHONY: run test lint check sync simulator demo bench clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ sync: $(RUNTIME)
 
 simulator: $(RUNTIME)
 	$(BIN)/python -m bot.simulator
+
+# Simulator + the tests' fake Discord + the bot, a scripted session; audio in demo-output/.
+# Needs the dev extra: the fake Discord lives with the tests (tests/fakes).
+demo: $(DEV)
+	$(BIN)/python -m demo
 
 test: $(DEV)
 	$(BIN)/python -m pytest -q
