@@ -71,6 +71,12 @@ def render(pricing: Pricing | None = None, settings: Settings | None = None) -> 
             f"| {label} | {_price(rule, request, multiplier)} | {tokens:,} | {dollars} | "
             f"{allowance // tokens:,} |"
         )
+    aiml, xi = pricing.service("aimlapi"), pricing.service("elevenlabs")
+    lines += [
+        "",
+        f"Dollars at {1 / aiml.usd_per_credit:,.0f} AI/ML API credits per $1 and "
+        f"${xi.usd_per_credit * 1000:.2f} per 1,000 ElevenLabs credits.",
+    ]
     return "\n".join(lines)
 
 
