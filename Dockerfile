@@ -1,5 +1,7 @@
 # syntax=docker/dockerfile:1
-# Build stage: install Foley and its dependencies into a virtualenv.
+# Build stage: install Foley and its runtime dependencies into a virtualenv: the
+# same set `make run` installs, without the test tools (dev extra) and without the
+# imageio-ffmpeg extra, because the runtime stage has the system ffmpeg.
 FROM python:3.11-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*

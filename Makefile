@@ -1,41 +1,53 @@
 # Two commands for a fresh machine with Python >= 3.11 and make:
-#   make run    create .venv, install Foley, start the bot
-#   make test   create .venv, install Foley with test tools, run every test
+#   make run    create .venv, install Foley (runtime + ffmpeg extra), start the bot
+#   make test   the same, plus the test tools (dev extra), then run every test
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Two stamps, so `make run` never installs test tools and `make test` afterwards
+# adds only the dev extra.
+RUNTIME := $(VENV)/.installed-runtime
+DEV     := $(VENV)/.installed-dev
 
-.PHONY: run test lint check sync simulator bench clean
+.PHONY: run test lint check sync simulator demo bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+$(RUNTIME): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,ffmpeg]"
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e ".[ffmpeg]"
+	touch $(RUNTIME)
 
-run: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e ".[dev,ffmpeg]"
+	touch $(DEV)
+
+run: $(RUNTIME)
 	$(BIN)/python -m bot run
 
-test: $(STAMP)
-	$(BIN)/python -m pytest -q
-
-lint: $(STAMP)
-	$(BIN)/ruff check .
-
-check: $(STAMP)
+check: $(RUNTIME)
 	$(BIN)/python -m bot check
 
-sync: $(STAMP)
+sync: $(RUNTIME)
 	$(BIN)/python -m bot sync
 
-simulator: $(STAMP)
+simulator: $(RUNTIME)
 	$(BIN)/python -m bot.simulator
 
-bench: $(STAMP)
+# Simulator + the tests' fake Discord + the bot, a scripted session; audio in demo-output/.
+# Needs the dev extra: the fake Discord lives with the tests (tests/fakes).
+demo: $(DEV)
+	$(BIN)/python -m demo
+
+test: $(DEV)
+	$(BIN)/python -m pytest -q
+
+lint: $(DEV)
+	$(BIN)/ruff check .
+
+bench: $(DEV)
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python -m bench.jobs_bench
 	$(BIN)/python bench/dispatch_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache demo-output

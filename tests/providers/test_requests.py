@@ -2,12 +2,11 @@
 
 Every assertion reads ``sim.requests``: what the simulator actually received
 (auth headers are recorded as ``<redacted>``). Request bodies are also checked
-against the published OpenAPI request schemas in ``../shared/reference``.
+against the published OpenAPI request schemas (copies in ``tests/data/reference``).
 """
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from bot.providers.base import GenerationRequest, JobKind, RemoteState
 from bot.providers.elevenlabs import ElevenLabsClient
 from bot.simulator import Simulator
 from tests.providers.helpers import names, serve
-from tests.simulator.schema_check import REFERENCE_DIR, check, load_spec
+from tests.simulator.schema_check import check, load_spec
 
 REDACTED = "<redacted>"
 RACHEL = "21m00Tcm4TlvDq8ikWAM"
@@ -31,13 +30,6 @@ def _request_schema(spec_name: str, path: str) -> tuple[dict[str, Any], dict[str
 
 
 def _assert_documented(spec_name: str, path: str, body: dict[str, Any]) -> None:
-    if not (REFERENCE_DIR / spec_name).exists():
-        # The published documents live in ../shared beside the checkout; without
-        # them only the exact-body assertions of each test run.
-        warnings.warn(
-            f"{spec_name} not found in {REFERENCE_DIR}: schema check skipped", stacklevel=2
-        )
-        return
     spec, schema = _request_schema(spec_name, path)
     if "$ref" in schema:
         schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]

@@ -14,9 +14,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-# The providers' published OpenAPI documents live in ../shared/reference beside
-# the checkout (on developer machines and in CI); FOLEY_REFERENCE_DIR overrides.
-_DEFAULT_REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+# Copies of the providers' published OpenAPI documents are kept in the repository
+# (tests/data/reference, see its README); FOLEY_REFERENCE_DIR points at others.
+_DEFAULT_REFERENCE = Path(__file__).resolve().parents[1] / "data" / "reference"
 REFERENCE_DIR = Path(os.environ.get("FOLEY_REFERENCE_DIR", str(_DEFAULT_REFERENCE)))
 
 _TYPES: dict[str, tuple[type, ...]] = {
