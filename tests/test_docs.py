@@ -107,12 +107,12 @@ def test_pyproject_uses_an_spdx_license() -> None:
 
 
 def test_systemd_unit_uses_the_exit_codes_and_an_absolute_data_dir() -> None:
-    from bot.__main__ import EXIT_CONFIG, EXIT_FAIL
+    from bot.startup import EXIT_CONFIG, EXIT_UNREACHABLE
 
     unit = (ROOT / "docs" / "foley.service").read_text()
     keys = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line and line[0] != "#")
     assert keys["Restart"] == "on-failure"  # restarts exit 1 (and crashes), not exit 0
-    assert keys["RestartPreventExitStatus"] == str(EXIT_CONFIG) and EXIT_FAIL == 1
+    assert keys["RestartPreventExitStatus"] == str(EXIT_CONFIG) and EXIT_UNREACHABLE == 1
     envs = dict(
         line.removeprefix("Environment=").split("=", 1)
         for line in unit.splitlines()
