@@ -15,7 +15,6 @@ import pytest
 
 from bot.simulator import Simulator
 
-from .helpers import RACHEL
 from .test_simulator_elevenlabs import tts
 
 LOCATOR = {"pronunciation_dictionary_id": "dict1", "version_id": "v1"}
