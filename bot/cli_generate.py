@@ -59,7 +59,13 @@ def _parser() -> argparse.ArgumentParser:
     music.add_argument("--steps", type=int, help="stable-audio denoising steps (1-1000)")
     music.add_argument("--start", type=int, help="stable-audio seconds_start (1-47)")
     say = kinds.add_parser("say", help="text to speech via ElevenLabs")
-    say.add_argument("--text", required=True)
+    source = say.add_mutually_exclusive_group(required=True)
+    source.add_argument("--text")
+    source.add_argument(
+        "--text-file",
+        type=Path,
+        help="read the text from a UTF-8 file (longer than the model's limit is stitched)",
+    )
     say.add_argument("--voice", help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE)")
     say.add_argument("--model", default="eleven_multilingual_v2")
     say.add_argument("--format", default="mp3_44100_128", help="ElevenLabs output_format")
@@ -82,6 +88,17 @@ def _parser() -> argparse.ArgumentParser:
 def _check_range(name: str, value: float | None, lo: float, hi: float) -> None:
     if value is not None and not lo <= value <= hi:
         raise UsageError(f"foley generate: {name} must be between {lo:g} and {hi:g}")
+
+
+def _read_text(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"foley generate: cannot read --text-file {path}: {reason}") from None
+    if not text.strip():
+        raise UsageError(f"foley generate: --text-file {path} is empty")
+    return text
 
 
 def build_request(args: argparse.Namespace) -> GenerationRequest:
@@ -110,7 +127,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
         _check_range("--speed", args.speed, 0.7, 1.2)
         _check_range("--stability", args.stability, 0, 1)
         params = {
-            "text": args.text,
+            "text": args.text if args.text is not None else _read_text(args.text_file),
             "voice_id": args.voice,
             "output_format": args.format,
             "speed": args.speed,
