@@ -175,9 +175,9 @@ def _dictionaries(value: str) -> tuple[DictionaryLocator, ...]:
     for entry in (e.strip() for e in value.split(",")):
         if not entry:
             continue
-        dictionary_id, _, version = entry.partition(":")
+        dictionary_id, colon, version = entry.partition(":")
         if not _DICTIONARY_PART.match(dictionary_id) or (
-            version and not _DICTIONARY_PART.match(version)
+            colon and not _DICTIONARY_PART.match(version)
         ):
             raise ValueError(entry)
         locators.append(DictionaryLocator(dictionary_id, version or None))
