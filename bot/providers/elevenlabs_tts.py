@@ -74,41 +74,36 @@ def normalization_problem(model: str | None, normalize: str | None) -> str | Non
 def split_text(text: str, limit: int) -> list[str]:
     """Split ``text`` into parts of at most ``limit`` characters, at sentence ends.
 
-    Sentences are packed greedily; a sentence longer than ``limit`` is cut at
-    the last space before it (or hard, for text without any). Joining the parts
-    with single spaces gives back the text up to whitespace at the seams.
+    Each part ends at the last sentence end (or paragraph break) that fits; a
+    sentence longer than ``limit`` is cut at its last space that fits (hard, for
+    text without any). Parts are slices of the text, so line breaks inside a
+    part survive; only the whitespace at each seam is dropped.
     """
     if limit <= 0:
         raise ValueError("limit must be positive")
     text = text.strip()
-    if len(text) <= limit:
-        return [text] if text else []
-    sentences: list[str] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        sentences.append(text[start : match.start() + len(match.group().rstrip())].strip())
-        start = match.end()
-    sentences.append(text[start:].strip())
+    # (where a part may end, where the next one starts) for every sentence end.
+    seams = [(m.start() + len(m.group().rstrip()), m.end()) for m in _SENTENCE_END.finditer(text)]
     parts: list[str] = []
-    current = ""
-    for sentence in filter(None, sentences):
-        while len(sentence) > limit:  # one huge sentence: cut at a word boundary
-            cut = sentence.rfind(" ", 0, limit + 1)
-            cut = cut if cut > 0 else limit
-            head, sentence = sentence[:cut].strip(), sentence[cut:].strip()
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(head)
-        joined = f"{current} {sentence}" if current else sentence
-        if len(joined) <= limit:
-            current = joined
-        else:
-            parts.append(current)
-            current = sentence
-    if current:
-        parts.append(current)
-    return parts
+    start, i = 0, 0
+    while len(text) - start > limit:
+        best: tuple[int, int] | None = None
+        while i < len(seams) and seams[i][0] - start <= limit:
+            if seams[i][0] > start:
+                best = seams[i]
+            i += 1
+        if best is None:
+            space = text.rfind(" ", start, start + limit + 1)
+            best = (space, space + 1) if space > start else (start + limit, start + limit)
+        parts.append(text[start : best[0]].strip())
+        start = best[1]
+        while start < len(text) and text[start].isspace():
+            start += 1
+        while i < len(seams) and seams[i][0] <= start:
+            i += 1
+    if start < len(text):
+        parts.append(text[start:].strip())
+    return [p for p in parts if p]
 
 
 def tail(text: str, size: int = CONTEXT_CHARS) -> str:

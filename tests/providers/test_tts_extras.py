@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import random
+import re
 from pathlib import Path
 
 import aiohttp
@@ -210,3 +212,19 @@ def test_split_text_keeps_sentences_whole_and_cuts_long_ones_at_spaces() -> None
     assert all(len(p) <= 22 for p in parts) and " ".join(parts) == words.strip()
     assert split_text("x" * 25, 10) == ["x" * 10, "x" * 10, "x" * 5]
     assert split_text("She said “Go.” Then left.", 15) == ["She said “Go.”", "Then left."]
+
+
+def test_split_text_keeps_line_breaks_inside_a_part() -> None:
+    text = "Verse one.\nStill verse one.\n\nVerse two is here."
+    assert split_text(text, 30) == ["Verse one.\nStill verse one.", "Verse two is here."]
+    assert split_text(text, 100) == [text]
+
+
+def test_split_text_never_exceeds_the_limit_and_loses_nothing_but_seam_whitespace() -> None:
+    rnd = random.Random(12)
+    for _ in range(500):
+        text = "".join(rnd.choice("abc de. f! g?\n ”»") for _ in range(rnd.randint(0, 300)))
+        limit = rnd.randint(1, 60)
+        parts = split_text(text, limit)
+        assert all(0 < len(p) <= limit for p in parts), (text, limit)
+        assert re.sub(r"\s", "", "".join(parts)) == re.sub(r"\s", "", text)
