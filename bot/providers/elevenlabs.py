@@ -230,7 +230,10 @@ class ElevenLabsClient(KeyedClient):
         final, reply = await self._post(path, body, self.query(request, fmt), fmt, workdir)
         request_id = reply.headers.get("request-id")
         cost = number(reply.headers.get("character-cost"))
-        log.info("%s %s: request-id=%s character-cost=%s", SERVICE, path, request_id, cost)
+        log.info(
+            "%s %s (work %s): request-id=%s character-cost=%s",
+            SERVICE, path, Path(workdir).name, request_id, cost,
+        )  # fmt: skip
         status = ProviderStatus(
             state=RemoteState.COMPLETED,
             raw_status="completed",
@@ -293,16 +296,17 @@ class ElevenLabsClient(KeyedClient):
             except ProviderError:
                 if ids:
                     log.warning(
-                        "%s: part %d/%d failed after %d part(s) were charged "
+                        "%s (work %s): part %d/%d failed after %d part(s) were charged "
                         "(%.0f credits, request-ids %s)",
-                        SERVICE, i + 1, len(parts), len(ids), total, ",".join(ids),
+                        SERVICE, Path(workdir).name, i + 1, len(parts), len(ids), total,
+                        ",".join(ids),
                     )  # fmt: skip
                 raise
             request_id = reply.headers.get("request-id") or file.stem
             cost = number(reply.headers.get("character-cost"))
             log.info(
-                "%s %s part %d/%d: request-id=%s character-cost=%s",
-                SERVICE, path, i + 1, len(parts), request_id, cost,
+                "%s %s (work %s) part %d/%d: request-id=%s character-cost=%s",
+                SERVICE, path, Path(workdir).name, i + 1, len(parts), request_id, cost,
             )  # fmt: skip
             files.append(file)
             ids.append(request_id)
