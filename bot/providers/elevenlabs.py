@@ -74,6 +74,11 @@ def _extension(output_format: str) -> str:
     return {"opus": "ogg", "ulaw": "ulaw", "alaw": "alaw"}.get(codec, codec)
 
 
+def _remove(files: list[Path]) -> None:
+    for file in files:
+        file.unlink(missing_ok=True)
+
+
 def _zero_retention_refused(exc: ProviderError) -> ProviderError:
     """The plan refuses ``enable_logging=false``: an operator problem, said as one."""
     if "zero_retention" not in exc.detail and "enable_logging" not in exc.detail:
@@ -280,6 +285,24 @@ class ElevenLabsClient(KeyedClient):
             )
         parts = split_text(body["text"], limit)
         files: list[Path] = []
+        try:
+            return await self._stitch(request, path, body, fmt, workdir, parts, files, ffmpeg)
+        finally:
+            # The parts are never needed after the join (or a failure); the job's
+            # work dir holds only the joined file.
+            await asyncio.to_thread(_remove, files)
+
+    async def _stitch(
+        self,
+        request: GenerationRequest,
+        path: str,
+        body: dict[str, Any],
+        fmt: str,
+        workdir: Path,
+        parts: list[str],
+        files: list[Path],
+        ffmpeg: str,
+    ) -> Submission:
         ids: list[str] = []
         total = 0.0
         query = self.query(request, fmt)
@@ -321,8 +344,6 @@ class ElevenLabsClient(KeyedClient):
                 "The parts of this long text could not be joined. Please try again.",
                 detail=str(exc),
             ) from exc
-        for file in files:
-            file.unlink(missing_ok=True)
         joined_ids = "+".join(ids)  # every call's request-id stays on the job
         status = ProviderStatus(
             state=RemoteState.COMPLETED,

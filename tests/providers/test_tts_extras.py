@@ -201,6 +201,7 @@ async def test_a_failed_later_part_fails_the_request_and_logs_what_was_charged(
     assert any(
         "part 2/3 failed after 1 part(s) were charged" in r.getMessage() for r in caplog.records
     )
+    assert names(tmp_path) == []  # the charged first part is not left behind
 
 
 def test_split_text_keeps_sentences_whole_and_cuts_long_ones_at_spaces() -> None:
