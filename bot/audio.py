@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import re
 import shutil
 import tempfile
@@ -190,6 +191,31 @@ async def transcode(
     else:
         raise ValueError(f"unsupported codec {codec!r}")
     await _run(ffmpeg, *common, *enc, str(dst))
+    return dst
+
+
+def _write_concat_list(listing: Path, parts: list[Path]) -> None:
+    # The concat list quotes paths in single quotes; a quote inside is written '\''.
+    lines = ["file '" + os.path.abspath(p).replace("'", "'\\''") + "'" for p in parts]
+    listing.write_text("\n".join(lines) + "\n", "utf-8")
+
+
+async def concat_mp3(ffmpeg: str, parts: list[Path], dst: Path | str) -> Path:
+    """Join MP3 files end to end into ``dst`` without re-encoding (concat demuxer).
+
+    Used for speech made in several requests: the parts share one output format,
+    so stream copy keeps the provider's encoding and is fast.
+    """
+    if not parts:
+        raise ValueError("nothing to join")
+    dst = Path(dst)
+    listing = dst.with_name(dst.name + ".parts.txt")
+    await asyncio.to_thread(_write_concat_list, listing, parts)
+    try:
+        args = ["-y", "-f", "concat", "-safe", "0", "-i", str(listing)]
+        await _run(ffmpeg, *args, "-map_metadata", "-1", "-c", "copy", "-f", "mp3", str(dst))
+    finally:
+        listing.unlink(missing_ok=True)
     return dst
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
 from typing import Any
 
 from bot.providers.base import GenerationRequest, JobKind
@@ -62,7 +63,14 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     )
     # What to say: one of a group, so another source (a file) can join it.
     text = say.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text", help="the words to speak (required)")
+    text.add_argument("--text", help="the words to speak (this or --text-file is required)")
+    text.add_argument(
+        "--text-file",
+        type=Path,
+        metavar="FILE",
+        help="read the words from a UTF-8 file; text longer than the model's per-request "
+        "limit is split at sentences into chained requests and joined into one file",
+    )
     say.add_argument(
         "--voice",
         help="voice id or name (default: ELEVENLABS_DEFAULT_VOICE, else picked from the account)",
@@ -115,6 +123,17 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     )
 
 
+def _read_text(path: Path) -> str:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise UsageError(f"foley generate: cannot read --text-file {path}: {reason}") from None
+    if not text.strip():
+        raise UsageError(f"foley generate: --text-file {path} is empty")
+    return text
+
+
 def _check_range(name: str, value: float | None, lo: float, hi: float) -> None:
     if value is not None and not lo <= value <= hi:
         raise UsageError(f"foley generate: {name} must be between {lo:g} and {hi:g}")
@@ -153,7 +172,7 @@ def build_request(args: argparse.Namespace) -> GenerationRequest:
         _check_range("--stability", args.stability, 0, 1)
         _check_range("--seed", args.seed, 0, SEED_MAX)
         params = {
-            "text": args.text,
+            "text": args.text if args.text is not None else _read_text(args.text_file),
             "voice_id": args.voice,
             "output_format": args.format,
             "speed": args.speed,

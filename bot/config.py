@@ -9,11 +9,14 @@ raises :class:`ConfigError`, which the CLI turns into one line and exit code 2.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlparse
+
+from bot.providers.elevenlabs_tts import MAX_DICTIONARIES, DictionaryLocator
 
 T = TypeVar("T")
 
@@ -51,6 +54,9 @@ class Settings:
     download_stall_s: float = 30.0
     provider_timeout_s: float = 60.0
     elevenlabs_default_voice: str = ""  # empty: picked from the account (elevenlabs_voices)
+    # speech options (issue 12)
+    elevenlabs_pronunciation_dictionaries: tuple[DictionaryLocator, ...] = ()
+    elevenlabs_zero_retention: bool = False
     # job engine (issue 4)
     aimlapi_max_concurrency: int = 4
     elevenlabs_max_concurrency: int = 2
@@ -139,6 +145,16 @@ class _Reader:
             raise ConfigError(name, f"expected a {'/'.join(schemes)} URL, got {value!r}")
         return value.rstrip("/")
 
+    def boolean(self, name: str, default: bool) -> bool:
+        value = (self.raw(name) or "").lower()
+        if not value:
+            return default
+        if value in ("1", "true", "yes", "on"):
+            return True
+        if value in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"expected true or false, got {value!r}")
+
     def id_list(self, name: str) -> tuple[int, ...]:
         value = self.raw(name)
         if value is None:
@@ -149,6 +165,26 @@ class _Reader:
             raise ConfigError(
                 name, f"expected comma-separated Discord ids (numbers), got {value!r}"
             ) from None
+
+
+_DICTIONARY_PART = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _dictionaries(value: str) -> tuple[DictionaryLocator, ...]:
+    """``id[:version],…`` → locators; at most three, as the API allows per request."""
+    locators = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        dictionary_id, colon, version = entry.partition(":")
+        if not _DICTIONARY_PART.match(dictionary_id) or (
+            colon and not _DICTIONARY_PART.match(version)
+        ):
+            raise ValueError(entry)
+        locators.append(DictionaryLocator(dictionary_id, version or None))
+    if len(locators) > MAX_DICTIONARIES:
+        raise ValueError(value)
+    return tuple(locators)
 
 
 def _host_list(value: str) -> tuple[str, ...]:
@@ -206,6 +242,13 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         download_stall_s=r.number("DOWNLOAD_STALL_S", 30.0, lo=1.0),
         provider_timeout_s=r.number("PROVIDER_TIMEOUT_S", 60.0, lo=1.0),
         elevenlabs_default_voice=r.raw("ELEVENLABS_DEFAULT_VOICE") or "",
+        elevenlabs_pronunciation_dictionaries=r.get(
+            "ELEVENLABS_PRONUNCIATION_DICTIONARIES",
+            _dictionaries,
+            f"up to {MAX_DICTIONARIES} comma-separated dictionary_id[:version_id] entries",
+            (),
+        ),
+        elevenlabs_zero_retention=r.boolean("ELEVENLABS_ZERO_RETENTION", False),
         aimlapi_max_concurrency=r.integer("AIMLAPI_MAX_CONCURRENCY", 4, lo=1, hi=100),
         elevenlabs_max_concurrency=r.integer("ELEVENLABS_MAX_CONCURRENCY", 2, lo=1, hi=100),
         max_jobs_per_user=r.integer("MAX_JOBS_PER_USER", 2, lo=1, hi=100),

@@ -23,7 +23,7 @@ from bot.generation import messages
 from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
 from bot.generation.service import ReplyTarget, Requester
 from bot.jobs.models import Job, JobState
-from bot.providers.base import GenerationRequest, JobKind
+from bot.providers.base import GenerationRequest
 from bot.quotas import QuotaExceeded
 
 log = logging.getLogger(__name__)
@@ -34,6 +34,11 @@ MUSIC_MODELS = [
     app_commands.Choice(name="ElevenLabs Music (10–300 s)", value="eleven-music"),
 ]
 SAY_MODEL_CHOICES = [app_commands.Choice(name=m, value=m) for m in SAY_MODELS]
+NORMALIZE_CHOICES = [
+    app_commands.Choice(name="auto (ElevenLabs decides)", value="auto"),
+    app_commands.Choice(name="on (spell out numbers, dates…)", value="on"),
+    app_commands.Choice(name="off (read exactly as written)", value="off"),
+]
 
 
 def missing_permissions(interaction: discord.Interaction) -> list[str]:
@@ -98,14 +103,7 @@ class GenerateCog(commands.Cog):
         self, interaction: discord.Interaction, request: GenerationRequest, message_id: int
     ) -> Job:
         """Start a job whose progress and result live in message ``message_id``."""
-        if request.kind is JobKind.SAY:
-            limits = await self.generation.say_limits(request.model)
-            length = len(str(request.params.get("text", "")))
-            if length > limits.max_chars:
-                raise UserError(
-                    f"The text is {length:,} characters long; {request.model} takes at most "
-                    f"{limits.max_chars:,}. Shorten it or pick another model."
-                )
+        # Text over the model's per-request limit is stitched by the provider client.
         requester = requester_of(interaction)
         target = ReplyTarget(
             interaction_token=interaction.token,
@@ -197,8 +195,9 @@ class GenerateCog(commands.Cog):
         language="Language code such as en, de or ja (optional)",
         seed="A number to make the result repeatable",
         play="Also play it in your voice channel",
+        normalize="Spell out numbers and dates (default: auto)",
     )
-    @app_commands.choices(model=SAY_MODEL_CHOICES)
+    @app_commands.choices(model=SAY_MODEL_CHOICES, normalize=NORMALIZE_CHOICES)
     async def say(
         self,
         interaction: discord.Interaction,
@@ -212,16 +211,17 @@ class GenerateCog(commands.Cog):
         language: app_commands.Range[str, 2, 3] | None = None,
         seed: app_commands.Range[int, 0, 4_294_967_295] | None = None,
         play: bool = False,
+        normalize: str | None = None,
     ) -> None:
         # No voice: the client uses the account's default (see bot/providers/elevenlabs_voices).
         voice_id = (voice or "").strip() or None
 
         def build() -> GenerationRequest:
-            # The text limit depends on the model and is checked after deferring
-            # (it needs the provider's model list); here only the hard maximum.
+            # Longer than the model takes in one request is fine: it is stitched.
             return build_say(
                 text, voice_id=voice_id, model=model, max_chars=40_000, stability=stability,
                 similarity=similarity, style=style, speed=speed, language=language, seed=seed,
+                normalize=normalize,
             )  # fmt: skip
 
         await self.launch(interaction, build, play=play)

@@ -14,6 +14,13 @@ from dataclasses import dataclass
 
 from bot.errors import UserError
 from bot.providers.base import GenerationRequest, JobKind
+from bot.providers.elevenlabs_tts import DEFAULT_MODEL as DEFAULT_SAY_MODEL
+from bot.providers.elevenlabs_tts import (
+    LANGUAGE_DEFAULT_MODEL,
+    NORMALIZE_CHOICES,
+    language_problem,
+    normalization_problem,
+)
 
 MAX_PROMPT = 2000  # eleven_music's documented cap; also the sane cap for the others
 MAX_SFX_PROMPT = 1000
@@ -37,7 +44,6 @@ MUSIC_MODELS: dict[str, MusicModel] = {
 }
 MODEL_LABELS = {m.model_id: m.label for m in MUSIC_MODELS.values()}
 SAY_MODELS = ("eleven_multilingual_v2", "eleven_v3", "eleven_flash_v2_5", "eleven_turbo_v2_5")
-DEFAULT_SAY_MODEL = "eleven_multilingual_v2"
 SFX_MODEL = "eleven_text_to_sound_v2"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
 
@@ -101,11 +107,14 @@ def build_say(
     speed: float | None = None,
     language: str | None = None,
     seed: int | None = None,
+    normalize: str | None = None,
 ) -> GenerationRequest:
     model_id = model or DEFAULT_SAY_MODEL
     if model_id not in SAY_MODELS:
         choices = ", ".join(SAY_MODELS)
         raise UserError(f"Unknown voice model `{model_id}`. Choose one of: {choices}.")
+    if normalize is not None and normalize not in NORMALIZE_CHOICES:
+        raise UserError(f"`normalize` must be one of: {', '.join(NORMALIZE_CHOICES)}.")
     body = _text(text, "text", max_chars)
     for name, value in (("stability", stability), ("similarity", similarity), ("style", style)):
         _in_range(value, name, 0, 1)
@@ -115,6 +124,17 @@ def build_say(
     if lang is not None and not _LANGUAGE.match(lang):
         raise UserError("`language` must be a 2-letter code such as `en`, `de` or `ja`.")
     params: dict[str, object] = {"text": body}
+    if lang is not None and language_problem(model_id, lang):
+        if model is not None:
+            raise UserError(language_problem(model_id, lang) or "")
+        # No model chosen: take one that enforces the language, and say so (describe()).
+        model_id = LANGUAGE_DEFAULT_MODEL
+        params["model_chosen_for_language"] = lang
+    problem = normalization_problem(model_id, normalize)
+    if problem:
+        if "model_chosen_for_language" in params:
+            problem += " (A language needs eleven_flash_v2_5 or eleven_turbo_v2_5.)"
+        raise UserError(problem)
     optional = {
         "voice_id": voice_id or None,  # None: the account's default voice
         "stability": stability,
@@ -123,6 +143,7 @@ def build_say(
         "speed": speed,
         "language_code": lang,
         "seed": seed,
+        "apply_text_normalization": normalize,
     }
     params.update({k: v for k, v in optional.items() if v is not None})
     return GenerationRequest(JobKind.SAY, model_id, params)
@@ -164,5 +185,8 @@ def describe(request: GenerationRequest) -> str:
     if request.kind is JobKind.MUSIC:
         return MODEL_LABELS.get(request.model, request.model)
     if request.kind is JobKind.SAY:
+        lang = request.params.get("model_chosen_for_language")
+        if lang:
+            return f"ElevenLabs speech ({request.model}, chosen for language `{lang}`)"
         return f"ElevenLabs speech ({request.model})"
     return "ElevenLabs sound effects"

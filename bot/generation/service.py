@@ -22,6 +22,7 @@ from bot.jobs.ids import new_job_id
 from bot.jobs.models import Job, JobSpec, JobState
 from bot.providers.base import GenerationRequest, JobKind
 from bot.providers.breaker import CircuitBreaker
+from bot.providers.elevenlabs_tts import DOCUMENTED_MAX_CHARS
 from bot.providers.errors import ProviderError
 from bot.quotas import Ledger, Moderation, Pricing, Reservation, ReserveRequest
 
@@ -30,12 +31,7 @@ log = logging.getLogger(__name__)
 INTERACTION_LIFETIME_S = 15 * 60
 PLAYABLE = (JobState.READY, JobState.DELIVERED)
 # Used when GET /v1/models cannot be read: the documented limits and multipliers.
-FALLBACK_MAX_CHARS = {
-    "eleven_v3": 5000,
-    "eleven_multilingual_v2": 10000,
-    "eleven_flash_v2_5": 40000,
-    "eleven_turbo_v2_5": 40000,
-}
+FALLBACK_MAX_CHARS = DOCUMENTED_MAX_CHARS
 FALLBACK_MULTIPLIER = {"eleven_flash_v2_5": 0.5, "eleven_turbo_v2_5": 0.5}
 KEY_VARIABLES = {"aimlapi": "AIMLAPI_API_KEY", "elevenlabs": "ELEVENLABS_API_KEY"}
 SERVICE_NAMES = {"aimlapi": "AI/ML API", "elevenlabs": "ElevenLabs"}

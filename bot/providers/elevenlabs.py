@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bot.audio import sniff_audio
+from bot.audio import AudioError, concat_mp3, find_ffmpeg, sniff_audio
 from bot.providers.base import (
     AudioFile,
     GenerationRequest,
@@ -38,6 +38,17 @@ from bot.providers.elevenlabs_catalog import (
     parse_voices_page,
 )
 from bot.providers.elevenlabs_errors import DISPLAY, map_error
+from bot.providers.elevenlabs_tts import (
+    DEFAULT_MODEL,
+    DOCUMENTED_MAX_CHARS,
+    MAX_PREVIOUS_REQUEST_IDS,
+    DictionaryLocator,
+    head,
+    language_problem,
+    normalization_problem,
+    split_text,
+    tail,
+)
 from bot.providers.elevenlabs_voices import VoiceChoice, choose_default, unverified
 from bot.providers.errors import ErrorKind, ProviderError
 from bot.providers.http import ApiClient, KeyedClient
@@ -49,6 +60,8 @@ SERVICE = "elevenlabs"
 KEY_VARIABLE = "ELEVENLABS_API_KEY"
 DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
 VOICE_SETTINGS = ("stability", "similarity_boost", "style", "use_speaker_boost", "speed")
+# The smallest per-request limit any TTS model has (free users: 2,500 characters).
+ALWAYS_FITS_CHARS = 2_500
 # Headerless formats: nothing to sniff, the bytes are raw samples.
 RAW_FORMATS = ("pcm_", "ulaw_", "alaw_")
 
@@ -85,6 +98,32 @@ def _extension(output_format: str) -> str:
     return {"opus": "ogg", "ulaw": "ulaw", "alaw": "alaw"}.get(codec, codec)
 
 
+def _remove(files: list[Path]) -> None:
+    for file in files:
+        file.unlink(missing_ok=True)
+
+
+def _zero_retention_refused(exc: ProviderError) -> ProviderError:
+    """The plan refuses ``enable_logging=false``: an operator problem, said as one."""
+    if "zero_retention" not in exc.detail and "enable_logging" not in exc.detail:
+        return exc
+    log.error(
+        "ELEVENLABS_ZERO_RETENTION is on but this ElevenLabs plan refuses zero retention "
+        "mode (enterprise plans only): set ELEVENLABS_ZERO_RETENTION=false or upgrade "
+        "the plan (%s)",
+        exc.log_text(),
+    )
+    return ProviderError(
+        ErrorKind.INVALID_REQUEST,
+        DISPLAY,
+        "Speech is misconfigured on this bot: its ElevenLabs plan does not allow the "
+        "privacy mode it is set to use. Ask the bot operator to fix the setting.",
+        detail=exc.detail,
+        status=exc.status,
+        request_id=exc.request_id,
+    )
+
+
 class ElevenLabsClient(KeyedClient):
     service = SERVICE
     display_name = DISPLAY
@@ -102,6 +141,9 @@ class ElevenLabsClient(KeyedClient):
         default_voice: str = "",
         max_audio_bytes: int = 100 * 1024 * 1024,
         catalog_ttl_s: float = 600.0,
+        pronunciation_dictionaries: tuple[DictionaryLocator, ...] = (),
+        zero_retention: bool = False,
+        ffmpeg_path: str | None = None,
     ) -> None:
         self._key = api_key
         self._api = ApiClient(
@@ -124,6 +166,10 @@ class ElevenLabsClient(KeyedClient):
         self._max_bytes = max_audio_bytes
         self._voices: TtlCache[list[Voice]] = TtlCache(catalog_ttl_s)
         self._models: TtlCache[list[Model]] = TtlCache(catalog_ttl_s)
+        self._live_max_chars: dict[str, int] = {}  # from the last GET /v1/models
+        self.dictionaries = pronunciation_dictionaries
+        self.zero_retention = zero_retention
+        self._ffmpeg_path = ffmpeg_path
 
     # -- generation ---------------------------------------------------------
 
@@ -141,6 +187,7 @@ class ElevenLabsClient(KeyedClient):
             )
         fmt = p.get("output_format") or DEFAULT_OUTPUT_FORMAT
         if request.kind is JobKind.SAY:
+            self._refuse_unsupported(request)
             voice = p.get("voice_id")
             if not voice:
                 raise ProviderError(
@@ -151,13 +198,16 @@ class ElevenLabsClient(KeyedClient):
                     reached_provider=False,
                 )
             settings = _omit_none({k: p.get(k) for k in VOICE_SETTINGS})
+            locators = [d.as_json() for d in self.dictionaries]
             body = _omit_none(
                 {
                     "text": text,
                     "model_id": request.model or None,
                     "language_code": p.get("language_code"),
                     "voice_settings": settings or None,
+                    "pronunciation_dictionary_locators": locators or None,
                     "seed": p.get("seed"),
+                    "apply_text_normalization": p.get("apply_text_normalization"),
                 }
             )
             return f"/v1/text-to-speech/{quote(str(voice), safe='')}", body, fmt
@@ -179,6 +229,35 @@ class ElevenLabsClient(KeyedClient):
             detail=str(request.kind),
             reached_provider=False,
         )
+
+    @staticmethod
+    def _refuse_unsupported(request: GenerationRequest) -> None:
+        """Combinations the API would refuse or ignore: refused here, before paying."""
+        p = request.params
+        language = p.get("language_code")
+        problem = (language and language_problem(request.model, str(language))) or (
+            normalization_problem(request.model, p.get("apply_text_normalization"))
+        )
+        if problem:
+            raise ProviderError(ErrorKind.INVALID_REQUEST, DISPLAY, problem, reached_provider=False)
+
+    def query(self, request: GenerationRequest, fmt: str) -> dict[str, str]:
+        """Query string of a call: the format, plus zero retention for speech."""
+        query = {"output_format": fmt}
+        if request.kind is JobKind.SAY and self.zero_retention:
+            query["enable_logging"] = "false"
+        return query
+
+    async def max_chars(self, model: str | None) -> int:
+        """Per-request character limit of ``model``: live from GET /v1/models if readable."""
+        model_id = model or DEFAULT_MODEL
+        if model_id not in self._live_max_chars:
+            try:
+                await self.list_models()
+            except ProviderError as exc:
+                log.info("model list unavailable, using documented limits: %s", exc.log_text())
+        documented = DOCUMENTED_MAX_CHARS.get(model_id, min(DOCUMENTED_MAX_CHARS.values()))
+        return self._live_max_chars.get(model_id) or documented
 
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
         self._require()
@@ -220,6 +299,140 @@ class ElevenLabsClient(KeyedClient):
 
     async def _submit_one(self, request: GenerationRequest, workdir: Path) -> Submission:
         path, body, fmt = self.build_call(request)
+        # Below the smallest limit any model has, the limit is only worth checking
+        # when the live model list is at hand already (no extra GET /v1/models).
+        long = len(body["text"]) > ALWAYS_FITS_CHARS
+        if request.kind is JobKind.SAY and (long or self._live_max_chars):
+            limit = await self.max_chars(request.model)
+            if len(body["text"]) > limit:
+                return await self._submit_stitched(request, path, body, fmt, workdir, limit)
+        final, reply = await self._post(path, body, self.query(request, fmt), fmt, workdir)
+        request_id = reply.headers.get("request-id")
+        cost = number(reply.headers.get("character-cost"))
+        log.info(
+            "%s %s (work %s): request-id=%s character-cost=%s",
+            SERVICE, path, Path(workdir).name, request_id, cost,
+        )  # fmt: skip
+        status = ProviderStatus(
+            state=RemoteState.COMPLETED,
+            raw_status="completed",
+            local_file=final,
+            content_type=reply.headers.get("content-type"),
+            credits_used=cost,
+            request_id=request_id,
+        )
+        return Submission(
+            provider_job_id=request_id or final.stem, status=status, request_id=request_id
+        )
+
+    async def _submit_stitched(
+        self,
+        request: GenerationRequest,
+        path: str,
+        body: dict[str, Any],
+        fmt: str,
+        workdir: Path,
+        limit: int,
+    ) -> Submission:
+        """Text over the per-request limit: parts at sentence ends, chained, joined.
+
+        Each part carries its neighbours' text (``previous_text``/``next_text``)
+        and, unless zero retention keeps no history, the ids of up to three
+        earlier parts. The cost is the sum of every part's ``character-cost``.
+        """
+        if not fmt.startswith("mp3_"):
+            raise ProviderError(
+                ErrorKind.INVALID_REQUEST,
+                DISPLAY,
+                f"This text is longer than {limit:,} characters, and only MP3 output can be "
+                "joined from several parts. Shorten it or use an mp3 format.",
+                reached_provider=False,
+            )
+        ffmpeg = find_ffmpeg(self._ffmpeg_path)
+        if ffmpeg is None:
+            raise ProviderError(
+                ErrorKind.INVALID_REQUEST,
+                DISPLAY,
+                f"This text is longer than {limit:,} characters and ffmpeg is not installed "
+                "to join the parts. Shorten it, or ask the bot operator to install ffmpeg.",
+                reached_provider=False,
+            )
+        parts = split_text(body["text"], limit)
+        files: list[Path] = []
+        try:
+            return await self._stitch(request, path, body, fmt, workdir, parts, files, ffmpeg)
+        finally:
+            # The parts are never needed after the join (or a failure); the job's
+            # work dir holds only the joined file.
+            await asyncio.to_thread(_remove, files)
+
+    async def _stitch(
+        self,
+        request: GenerationRequest,
+        path: str,
+        body: dict[str, Any],
+        fmt: str,
+        workdir: Path,
+        parts: list[str],
+        files: list[Path],
+        ffmpeg: str,
+    ) -> Submission:
+        ids: list[str] = []
+        total = 0.0
+        query = self.query(request, fmt)
+        for i, part in enumerate(parts):
+            chained = {**body, "text": part}
+            if i > 0:
+                chained["previous_text"] = tail(parts[i - 1])
+            if i + 1 < len(parts):
+                chained["next_text"] = head(parts[i + 1])
+            if ids and not self.zero_retention:
+                chained["previous_request_ids"] = ids[-MAX_PREVIOUS_REQUEST_IDS:]
+            try:
+                file, reply = await self._post(path, chained, query, fmt, workdir)
+            except ProviderError:
+                if ids:
+                    log.warning(
+                        "%s (work %s): part %d/%d failed after %d part(s) were charged "
+                        "(%.0f credits, request-ids %s)",
+                        SERVICE, Path(workdir).name, i + 1, len(parts), len(ids), total,
+                        ",".join(ids),
+                    )  # fmt: skip
+                raise
+            request_id = reply.headers.get("request-id") or file.stem
+            cost = number(reply.headers.get("character-cost"))
+            log.info(
+                "%s %s (work %s) part %d/%d: request-id=%s character-cost=%s",
+                SERVICE, path, Path(workdir).name, i + 1, len(parts), request_id, cost,
+            )  # fmt: skip
+            files.append(file)
+            ids.append(request_id)
+            total += cost or 0.0
+        final = Path(workdir) / f"elevenlabs-{uuid.uuid4().hex}.mp3"
+        try:
+            await concat_mp3(ffmpeg, files, final)
+        except AudioError as exc:
+            raise ProviderError(
+                ErrorKind.GENERATION_FAILED,
+                DISPLAY,
+                "The parts of this long text could not be joined. Please try again.",
+                detail=str(exc),
+            ) from exc
+        joined_ids = "+".join(ids)  # every call's request-id stays on the job
+        status = ProviderStatus(
+            state=RemoteState.COMPLETED,
+            raw_status="completed",
+            local_file=final,
+            content_type="audio/mpeg",
+            credits_used=total,
+            request_id=joined_ids,
+        )
+        return Submission(provider_job_id=joined_ids, status=status, request_id=joined_ids)
+
+    async def _post(
+        self, path: str, body: dict[str, Any], query: dict[str, str], fmt: str, workdir: Path
+    ) -> tuple[Path, Any]:
+        """One paid call whose audio is streamed into ``workdir``: (file, reply)."""
         raw = fmt.startswith(RAW_FORMATS)
 
         def check_head(head: bytes) -> None:
@@ -233,33 +446,27 @@ class ElevenLabsClient(KeyedClient):
                     detail=f"reply is not audio: {head[:16]!r}",
                 )
 
-        reply = await self._api.call(
-            "POST",
-            path,
-            params={"output_format": fmt},
-            json_body=body,
-            paid=True,
-            to_dir=Path(workdir),
-            max_bytes=self._max_bytes,
-            check_head=check_head,
-        )
+        try:
+            reply = await self._api.call(
+                "POST",
+                path,
+                params=query,
+                json_body=body,
+                paid=True,
+                to_dir=Path(workdir),
+                max_bytes=self._max_bytes,
+                check_head=check_head,
+            )
+        except ProviderError as exc:
+            if not query.get("enable_logging"):
+                raise
+            raise _zero_retention_refused(exc) from exc
         assert reply.file is not None
         ext = (None if raw else sniff_audio(reply.head)) or _extension(fmt)
-        job_id = uuid.uuid4().hex  # file name never comes from a header
-        final = Path(workdir) / f"elevenlabs-{job_id}.{ext}"
+        # The file name never comes from a header.
+        final = Path(workdir) / f"elevenlabs-{uuid.uuid4().hex}.{ext}"
         await asyncio.to_thread(os.replace, reply.file, final)
-        request_id = reply.headers.get("request-id")
-        status = ProviderStatus(
-            state=RemoteState.COMPLETED,
-            raw_status="completed",
-            local_file=final,
-            content_type=reply.headers.get("content-type"),
-            credits_used=number(reply.headers.get("character-cost")),
-            request_id=request_id,
-        )
-        return Submission(
-            provider_job_id=request_id or job_id, status=status, request_id=request_id
-        )
+        return final, reply
 
     async def poll(self, provider_job_id: str) -> ProviderStatus:
         """ElevenLabs has nothing to poll: the audio came with the submit reply.
@@ -352,7 +559,9 @@ class ElevenLabsClient(KeyedClient):
         return await self._models.get(self._load_models, refresh=refresh)
 
     async def _load_models(self) -> list[Model]:
-        return parse_models((await self._api.call("GET", "/v1/models")).json(DISPLAY))
+        models = parse_models((await self._api.call("GET", "/v1/models")).json(DISPLAY))
+        self._live_max_chars = {m.model_id: m.max_chars for m in models if m.max_chars}
+        return models
 
     async def subscription(self) -> Subscription:
         """Character quota of the account (uncached: it changes with every request)."""

@@ -39,5 +39,8 @@ def build_providers(
         retry=retry,
         default_voice=settings.elevenlabs_default_voice,
         max_audio_bytes=settings.max_download_bytes,
+        pronunciation_dictionaries=settings.elevenlabs_pronunciation_dictionaries,
+        zero_retention=settings.elevenlabs_zero_retention,
+        ffmpeg_path=settings.ffmpeg_path,
     )
     return {aimlapi.service: aimlapi, elevenlabs.service: elevenlabs}

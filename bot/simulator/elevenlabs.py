@@ -16,7 +16,7 @@ from aiohttp import web
 from . import elevenlabs_catalog as catalog
 from .audio_store import AudioSpec, AudioUnavailable
 from .config import ElevenLabsAccount
-from .elevenlabs_validation import Checker, OutputFormat, error, output_format
+from .elevenlabs_validation import Checker, OutputFormat, error, output_format, query_bool
 from .responses import (
     MP3_HEAD,
     Handler,
@@ -55,6 +55,13 @@ def _paid_plan_required() -> web.Response:
         }
     }
     return web.json_response(body, status=402, headers={"request-id": rid})
+
+
+# "For eleven_turbo_v2_5 and eleven_flash_v2_5, text normalization can only be
+# enabled with Enterprise plans" (apply_text_normalization, 2025 spec).
+ENTERPRISE_NORMALIZATION = frozenset({"eleven_turbo_v2_5", "eleven_flash_v2_5"})
+MAX_LOCATORS = 3  # "You may have up to 3 locators per request"
+MAX_REQUEST_IDS = 3  # "A maximum of 3 request_ids can be send"
 
 
 def _audio_head(request: web.Request) -> tuple[bytes, str]:
@@ -135,6 +142,8 @@ class ElevenLabsService:
         if (flagged := self._unusual_activity(request)) is not None:
             return flagged
         fmt, errors = output_format(request.query)
+        logging_on, query_errors = query_bool(request.query, "enable_logging")
+        errors = errors + query_errors
         body = await read_json_object(request)
         if body is None:
             return _not_an_object(request)
@@ -142,6 +151,11 @@ class ElevenLabsService:
         text = c.string("text", required=True, min_len=1)
         model_id = c.string("model_id") or TTS_DEFAULT_MODEL
         language_code = c.string("language_code")
+        for locator in c.objects("pronunciation_dictionary_locators", MAX_LOCATORS) or []:
+            locator.string("pronunciation_dictionary_id", required=True, min_len=1)
+            locator.string("version_id")
+        c.strings("previous_request_ids", MAX_REQUEST_IDS)
+        c.strings("next_request_ids", MAX_REQUEST_IDS)
         settings = c.obj("voice_settings")
         speed = None
         if settings is not None:
@@ -152,9 +166,35 @@ class ElevenLabsService:
         c.number("seed", 0, 4_294_967_295, integer=True)
         c.string("previous_text")
         c.string("next_text")
-        c.enum("apply_text_normalization", ("auto", "on", "off"))
+        normalization = c.enum("apply_text_normalization", ("auto", "on", "off"))
+        if language_code and model_id in catalog.MODELS:
+            if not catalog.MODELS[model_id].language_enforcement:
+                # The spec: "For other models, an error will be returned if language
+                # code is provided." Its only documented error shape is the 422.
+                c.errors.append(
+                    error(
+                        ("body", "language_code"),
+                        f"Model {model_id} does not support language_code; only "
+                        "eleven_turbo_v2_5 and eleven_flash_v2_5 support language enforcement.",
+                        "value_error",
+                    )
+                )
         if errors or c.errors or fmt is None or text is None:
             return xi_validation(errors + c.errors)
+        enterprise = self.state.account.tier == "enterprise"
+        if logging_on is False and not enterprise:
+            return xi_error(
+                403,
+                "zero_retention_not_allowed",
+                "Zero retention mode (enable_logging=false) may only be used by "
+                "enterprise customers.",
+            )
+        if normalization == "on" and model_id in ENTERPRISE_NORMALIZATION and not enterprise:
+            return xi_error(
+                400,
+                "text_normalization_not_allowed",
+                f"Text normalization can only be enabled with Enterprise plans for {model_id}.",
+            )
         voice_id = request.match_info["voice_id"]
         access = catalog.voice_access(voice_id, self.state.account)
         if access == "not_found":
@@ -168,12 +208,6 @@ class ElevenLabsService:
             return xi_error(400, "model_not_found", f"Model {model_id} does not exist.")
         if not model.tts:
             return xi_error(400, "invalid_model", f"Model {model_id} cannot do text to speech.")
-        if language_code and not model.language_enforcement:
-            return xi_error(
-                400,
-                "unsupported_language",
-                f"Model {model_id} does not support language_code enforcement.",
-            )
         if len(text) > model.max_chars:
             return xi_error(
                 400,

@@ -393,7 +393,7 @@ class ModelInfo:
 MODELS: dict[str, ModelInfo] = {
     m.model_id: m
     for m in (
-        ModelInfo("eleven_v3", "Eleven v3", True, 5_000, 1.0, True),
+        ModelInfo("eleven_v3", "Eleven v3", True, 5_000, 1.0, False),
         ModelInfo("eleven_multilingual_v2", "Eleven Multilingual v2", True, 10_000, 1.0, False),
         ModelInfo("eleven_flash_v2_5", "Eleven Flash v2.5", True, 40_000, 0.5, True),
         ModelInfo("eleven_turbo_v2_5", "Eleven Turbo v2.5", True, 40_000, 0.5, True),

@@ -104,6 +104,58 @@ class Checker:
             return None
         return value
 
+    def items(self, name: str, max_items: int) -> list[Any] | None:
+        """A list field (``null`` allowed) of at most ``max_items`` entries."""
+        present, value = self._get(name, False)
+        if not present or value is None:
+            return None
+        loc = (*self.loc, name)
+        if not isinstance(value, list):
+            self.errors.append(error(loc, "Input should be a valid list", "list_type"))
+            return None
+        if len(value) > max_items:
+            self.errors.append(
+                error(
+                    loc,
+                    f"List should have at most {max_items} items after validation, "
+                    f"not {len(value)}",
+                    "too_long",
+                )
+            )
+            return None
+        return value
+
+    def strings(self, name: str, max_items: int) -> list[str] | None:
+        values = self.items(name, max_items)
+        if values is None:
+            return None
+        for i, value in enumerate(values):
+            if not isinstance(value, str):
+                self.errors.append(
+                    error((*self.loc, name, i), "Input should be a valid string", "string_type")
+                )
+        return [v for v in values if isinstance(v, str)]
+
+    def objects(self, name: str, max_items: int) -> list[Checker] | None:
+        values = self.items(name, max_items)
+        if values is None:
+            return None
+        children = []
+        for i, value in enumerate(values):
+            if not isinstance(value, dict):
+                self.errors.append(
+                    error(
+                        (*self.loc, name, i),
+                        "Input should be a valid dictionary or object to extract fields from",
+                        "model_attributes_type",
+                    )
+                )
+                continue
+            child = Checker(value, (*self.loc, name, i))
+            child.errors = self.errors
+            children.append(child)
+        return children
+
     def obj(self, name: str) -> Checker | None:
         present, value = self._get(name, False)
         if not present or value is None:
@@ -158,6 +210,23 @@ OUTPUT_FORMATS: dict[str, OutputFormat] = {
     "alaw_8000": OutputFormat("alaw_8000", "alaw", 8000, None, "audio/alaw"),
 }
 DEFAULT_OUTPUT_FORMAT = "mp3_44100_128"
+
+
+_TRUE = ("1", "on", "t", "true", "y", "yes")
+_FALSE = ("0", "off", "f", "false", "n", "no")
+
+
+def query_bool(query: dict[str, str] | Any, name: str) -> tuple[bool | None, list[Error]]:
+    """A boolean query parameter as pydantic parses it (``None`` when absent)."""
+    raw = query.get(name)
+    if raw is None:
+        return None, []
+    if raw.lower() in _TRUE:
+        return True, []
+    if raw.lower() in _FALSE:
+        return False, []
+    msg = "Input should be a valid boolean, unable to interpret input"
+    return None, [error(("query", name), msg, "bool_parsing")]
 
 
 def output_format(query: dict[str, str] | Any) -> tuple[OutputFormat | None, list[Error]]:

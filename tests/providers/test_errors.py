@@ -176,9 +176,15 @@ async def test_elevenlabs_real_replies(xi, simulator, session, tmp_path) -> None
     err = await _raises(xi.submit(no_voice, tmp_path), ErrorKind.VOICE_NOT_FOUND)
     assert str(err) == "That voice does not exist. Pick one from the list."
 
-    long = GenerationRequest(JobKind.SAY, "eleven_multilingual_v2", {"text": "a" * 10_001})
+    # Over the model's limit is stitched from MP3 parts; other formats cannot be joined.
+    long = GenerationRequest(
+        JobKind.SAY,
+        "eleven_multilingual_v2",
+        {"text": "a" * 10_001, "output_format": "pcm_16000"},
+    )
     err = await _raises(xi.submit(long, tmp_path), ErrorKind.INVALID_REQUEST)
-    assert "text is too long for this model (max 10000 characters)" in str(err)
+    assert "longer than 10,000 characters" in str(err) and not err.reached_provider
+    assert simulator.requests_for("elevenlabs", "tts")[-1].json["text"] == "hi"  # none sent
 
     shaky = GenerationRequest(JobKind.SAY, "eleven_multilingual_v2", {"text": "hi", "stability": 5})
     err = await _raises(xi.submit(shaky, tmp_path), ErrorKind.INVALID_REQUEST)
