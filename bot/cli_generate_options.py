@@ -63,13 +63,13 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     )
     # What to say: one of a group, so another source (a file) can join it.
     text = say.add_mutually_exclusive_group(required=True)
-    text.add_argument("--text", help="the words to speak (this or --text-file is required)")
+    text.add_argument("--text", help="the words to speak (required: this or --text-file)")
     text.add_argument(
         "--text-file",
         type=Path,
         metavar="FILE",
-        help="read the words from a UTF-8 file; text longer than the model's per-request "
-        "limit is split at sentences into chained requests and joined into one file",
+        help="read the words from a UTF-8 file (required: this or --text); text longer than "
+        "the model's per-request limit is split at sentences into chained requests",
     )
     say.add_argument(
         "--voice",

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.__main__ import _parser
 from bot.audio import find_ffmpeg, probe
 from bot.cli_generate import EXIT_OK, EXIT_USAGE, run_generate
 from bot.config import load_settings
@@ -14,6 +15,15 @@ from tests.providers.conftest import XI_KEY
 from tests.providers.helpers import names
 
 FFMPEG = find_ffmpeg(None)
+
+
+async def _generate(argv: list[str], settings) -> int:
+    """``foley generate ARGV`` as the program runs it: parsed first, then run."""
+    try:
+        args = _parser().parse_args(["generate", *argv])
+    except SystemExit as exc:  # argparse's own usage errors
+        return int(exc.code or 0)
+    return await run_generate(args, settings)
 
 
 def _settings(sim: Simulator):
@@ -31,7 +41,7 @@ async def test_text_twice_the_model_limit_becomes_chained_requests_and_one_file(
     source.write_text(text, encoding="utf-8")
     out = tmp_path / "speech.mp3"
     argv = ["say", "--text-file", str(source), "--model", "eleven_v3", "--out", str(out)]
-    assert await run_generate(argv, _settings(simulator)) == EXIT_OK
+    assert await _generate(argv, _settings(simulator)) == EXIT_OK
 
     tts = simulator.requests_for("elevenlabs", "tts")
     parts = [r.json["text"] for r in tts]
@@ -71,6 +81,6 @@ async def test_text_file_problems_exit_2_before_any_request(
     if setup is not None:
         (tmp_path / "t.txt").write_text(setup, encoding="utf-8")
     args = ["say", *(a.format(dir=tmp_path) for a in argv), "--out", str(tmp_path / "o.mp3")]
-    assert await run_generate(args, _settings(simulator)) == EXIT_USAGE
+    assert await _generate(args, _settings(simulator)) == EXIT_USAGE
     assert needle in capsys.readouterr().err
     assert simulator.requests == []
