@@ -1,9 +1,9 @@
 """Composition root and command-line verbs.
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
-``check``, ``sync``, ``generate``, ``backup``, ``usage export``. Nothing happens
-at import time: settings are read, resources opened and the bot built only
-inside :func:`main`.
+``check``, ``sync``, ``generate``, ``backup``, ``usage export``, ``reconcile``.
+Nothing happens at import time: settings are read, resources opened and the bot
+built only inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ log = logging.getLogger("bot")
 EXIT_OK, EXIT_FAIL, EXIT_CONFIG = 0, 1, 2
 
 # Verbs that never connect to Discord and so must work without a bot token.
-_TOKENLESS = {"generate", "backup", "usage"}
+_TOKENLESS = {"generate", "backup", "usage", "reconcile"}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     backup.add_argument("--out", required=True, type=Path)
     usage = verbs.add_parser("usage", help="usage reports")
     usage.add_argument("args", nargs=argparse.REMAINDER)
+    rec = verbs.add_parser("reconcile", help="book what AI/ML API really charged (billing)")
+    rec.add_argument("--since", help="first day (YYYY-MM-DD, UTC) or ISO moment; default 7 days")
     return parser
 
 
@@ -77,6 +79,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.storage.backup import run_backup
 
         runner = lambda: run_backup(settings, args.out)  # noqa: E731
+    elif verb == "reconcile":
+        from bot.cli_reconcile import run_reconcile
+
+        runner = lambda: run_reconcile(settings, args.since)  # noqa: E731
     else:
         from bot.cli_usage import run_usage_export
 
