@@ -119,3 +119,21 @@ async def test_cost_is_read_from_the_completed_poll(
     # … and with neither, the cost is unknown (the job is then settled at its estimate).
     simulator.aimlapi_account.meta_usage = False
     assert (await aiml.poll(sub.provider_job_id)).credits_used is None
+
+
+async def test_free_tier_job_is_refunded_with_the_hourly_message(
+    simulator: Simulator, tmp_path: Path
+) -> None:
+    from bot.generation.messages import failure_text
+    from bot.jobs.models import JobState
+    from tests.jobs.helpers import Harness, music
+
+    simulator.faults.add(Fault(service="aimlapi", op="submit", kind="free_tier_limit"))
+    async with await Harness.create(tmp_path / "data", simulator.base_url) as h:
+        job = await h.wait((await h.submit(4, music())).id)
+        assert job.state is JobState.FAILED and job.error_kind == "free_tier_limit"
+        assert await h.ledger_state(job.id) == "refund"
+        assert await h.ledger_amount(job.id) == 0
+        text = failure_text(job)
+        assert "resets within the hour" in text and "refunded" in text
+    assert _requests(simulator, "submit") == 1

@@ -358,3 +358,21 @@ async def test_free_tier_429_is_the_documented_body(
     )
     with pytest.raises(ValueError):
         Fault(service="elevenlabs", kind="free_tier_limit")
+
+
+async def test_billing_replies_match_the_published_schemas(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    from . import schema_check
+
+    reply, _ = await _raw_submit(http, simulator.base_url, {"model": "stable-audio", "prompt": "x"})
+    await wait_done(http, simulator.base_url, reply["id"])
+    for doc, path in (
+        ("aimlapi-billing-v2.json", "/v2/billing"),
+        ("aimlapi-billing-transactions-v2.json", "/v2/billing/transactions"),
+    ):
+        spec = schema_check.load_spec(doc)
+        async with http.get(f"{simulator.base_url}{path}", headers=AIML) as resp:
+            assert resp.status == 200
+            body = await resp.json()
+        assert schema_check.check(spec, schema_check.response_schema(spec, path, "get"), body) == []
