@@ -137,3 +137,15 @@ async def test_free_tier_job_is_refunded_with_the_hourly_message(
         text = failure_text(job)
         assert "resets within the hour" in text and "refunded" in text
     assert _requests(simulator, "submit") == 1
+
+
+async def test_free_tier_cap_on_polls_is_waited_out(simulator: Simulator, tmp_path: Path) -> None:
+    from bot.jobs.models import JobState
+    from tests.jobs.helpers import Harness, music
+
+    simulator.faults.add(Fault(service="aimlapi", op="poll", kind="free_tier_limit", times=2))
+    async with await Harness.create(tmp_path / "data", simulator.base_url) as h:
+        job = await h.wait((await h.submit(4, music())).id)
+        # The provider had accepted (and will bill) the job: it is not dropped.
+        assert job.state is JobState.DELIVERED and job.credits_reported == 25_200
+    assert simulator.faults.active == []

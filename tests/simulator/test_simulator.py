@@ -376,3 +376,14 @@ async def test_billing_replies_match_the_published_schemas(
             assert resp.status == 200
             body = await resp.json()
         assert schema_check.check(spec, schema_check.response_schema(spec, path, "get"), body) == []
+
+
+async def test_pricing_control_refuses_unknown_or_negative_fields(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    url = f"{simulator.base_url}/_sim/pricing"
+    for bad in ({"nope": 1}, {"stable_audio_per_step": -1}, {"stable_audio_per_step": "9"}):
+        async with http.patch(url, json=bad) as resp:
+            assert resp.status == 400
+    async with http.get(url) as resp:
+        assert (await resp.json())["stable_audio_per_step"] == 252
