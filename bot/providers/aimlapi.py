@@ -8,6 +8,7 @@ and a builder function; nothing else here changes.
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
@@ -185,14 +186,18 @@ def parse_status(
 
 
 def _header_number(headers: Mapping[str, str], name: str, fallback: Any) -> float | None:
+    """A cost header as a finite number ≥ 0; ``fallback`` (from ``meta.usage``) if absent or bad."""
     raw = headers.get(name)
-    try:
-        if raw is not None:
-            return max(0.0, float(raw))
-    except ValueError:
+    if raw is not None:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
         log.warning("ignoring unparsable %s header %r", name, raw[:40])
     if isinstance(fallback, int | float) and not isinstance(fallback, bool):
-        return max(0.0, float(fallback))
+        return max(0.0, float(fallback)) if math.isfinite(fallback) else None
     return None
 
 

@@ -149,3 +149,20 @@ async def test_free_tier_cap_on_polls_is_waited_out(simulator: Simulator, tmp_pa
         # The provider had accepted (and will bill) the job: it is not dropped.
         assert job.state is JobState.DELIVERED and job.credits_reported == 25_200
     assert simulator.faults.active == []
+
+
+def test_cost_headers_are_trusted_only_when_completed_and_finite() -> None:
+    from bot.providers.aimlapi import parse_status
+
+    done = {"id": "x:stable-audio", "status": "completed", "meta": None}
+    headers = {"x-aimlapi-credits-used": "12", "x-inference-id": "x:stable-audio"}
+    status = parse_status(done, (), headers)
+    assert (status.credits_used, status.request_id) == (12.0, "x:stable-audio")
+    assert parse_status({**done, "status": "generating"}, (), headers).credits_used is None
+    for bad in ("inf", "nan", "twelve"):
+        assert parse_status(done, (), {"x-aimlapi-credits-used": bad}).credits_used is None
+    meta = {"usage": {"credits_used": 7}}
+    assert (
+        parse_status({**done, "meta": meta}, (), {"x-aimlapi-credits-used": "nan"}).credits_used
+        == 7
+    )
