@@ -194,21 +194,28 @@ class Reconciler:
             report.adjusted_tokens += diff
 
 
-async def next_run_delay(db: Database, interval_h: float, now: datetime) -> float:
-    """Seconds until the next background run: an interval after the last one (≥ 60 s)."""
+async def next_run_delay(
+    db: Database, interval_h: float, now: datetime, floor_s: float = 60.0
+) -> float:
+    """Seconds until the next background run: an interval after the last one.
+
+    Never sooner than ``floor_s``, so a restart loop cannot hammer the billing API.
+    """
     last = await get_meta(db, LAST_RUN_KEY)
     if last is None:
-        return 60.0
+        return floor_s
     due = datetime.fromisoformat(last) + timedelta(hours=interval_h)
-    return max(60.0, (due - now).total_seconds())
+    return max(floor_s, (due - now).total_seconds())
 
 
 class ReconcileTask:
     """The bot's background reconciliation every ``interval_h`` hours (an owned task)."""
 
-    def __init__(self, reconciler: Reconciler, interval_h: float) -> None:
+    def __init__(self, reconciler: Reconciler, interval_h: float, *, floor_s: float = 60.0) -> None:
         self.reconciler = reconciler
         self.interval_h = interval_h
+        self.floor_s = floor_s
+        self.runs = 0
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -224,8 +231,9 @@ class ReconcileTask:
 
     async def _loop(self) -> None:
         while True:
-            now = self.reconciler.clock()
-            await asyncio.sleep(await next_run_delay(self.reconciler.db, self.interval_h, now))
+            db, now = self.reconciler.db, self.reconciler.clock()
+            await asyncio.sleep(await next_run_delay(db, self.interval_h, now, self.floor_s))
+            self.runs += 1
             try:
                 report = await self.reconciler.run()
             except ProviderError as exc:

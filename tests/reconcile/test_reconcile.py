@@ -14,6 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import aiohttp
 import pytest
 import pytest_asyncio
 
@@ -177,3 +178,36 @@ async def test_cli_reconcile_prints_the_report(harness: Harness, simulator: Simu
     assert await run_reconcile(no_key, None, out) == 2
     simulator.faults.add(Fault(service="aimlapi", op="transactions", kind="invalid_key"))
     assert await run_reconcile(harness.settings, None, out) == 1
+
+
+async def test_the_bot_reconciles_in_the_background(tmp_path: Path, simulator: Simulator) -> None:
+    from bot.reconcile import LAST_RUN_KEY, ReconcileTask
+    from bot.services import Services
+    from bot.storage.db import Database
+    from bot.storage.meta import get_meta
+    from tests.jobs.helpers import make_settings
+
+    settings = make_settings(tmp_path, simulator.base_url)
+    db = await Database.open(settings.database_path)
+    try:
+        async with aiohttp.ClientSession() as session:
+            services = Services.build(settings, db, session)
+            assert isinstance(services.reconcile, ReconcileTask)
+            assert services.reconcile.interval_h == 24  # the RECONCILE_INTERVAL_H default
+            off = Services.build(replace(settings, reconcile_interval_h=0), db, session)
+            assert off.reconcile is None
+
+            client = AimlapiClient(
+                session, DEFAULT_AIMLAPI_KEY, base_url=simulator.base_url, retry=FAST_RETRY
+            )
+            task = ReconcileTask(Reconciler(db, client, services.pricing), 1e-6, floor_s=0.01)
+            task.start()
+            for _ in range(500):
+                if task.runs >= 2:
+                    break
+                await asyncio.sleep(0.01)
+            await task.stop()
+            assert task.runs >= 2 and await get_meta(db, LAST_RUN_KEY)
+            assert len(simulator.requests_for("aimlapi", "transactions")) >= 2
+    finally:
+        await db.close()
