@@ -211,3 +211,14 @@ async def test_the_bot_reconciles_in_the_background(tmp_path: Path, simulator: S
             assert len(simulator.requests_for("aimlapi", "transactions")) >= 2
     finally:
         await db.close()
+
+
+async def test_settled_jobs_without_a_charge_are_unmatched_on_foleys_side(
+    harness: Harness, simulator: Simulator
+) -> None:
+    (job_id,) = await _run_jobs(harness, 1, user_id=9)
+    simulator.aimlapi.billing.entries.clear()  # as if the charge were not recorded yet
+    report = await Reconciler(harness.db, _client(harness, simulator), harness.pricing).run()
+    assert report.matched == 0 and report.unmatched_jobs == [job_id]
+    assert report.drift_pct is None and "drift: n/a" in "\n".join(report.lines())
+    assert await harness.db.fetchall("SELECT * FROM billing_reconciled") == []
