@@ -1,8 +1,8 @@
 """Composition root and command-line verbs.
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
-``check``, ``sync``, ``generate``, ``backup``, ``usage``. Nothing happens
-at import time: settings are read, resources opened and the bot built only
+``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``. Nothing
+happens at import time: settings are read, resources opened and the bot built only
 inside :func:`main`.
 """
 
@@ -26,7 +26,7 @@ log = logging.getLogger("bot")
 
 # Verbs that work without a bot token: they never connect to Discord, or (check)
 # report the missing token as one finding among the others.
-_TOKENLESS = {"generate", "backup", "usage", "check"}
+_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -71,6 +71,17 @@ def _parser() -> argparse.ArgumentParser:
         "--out", required=True, type=Path, metavar="PATH", help="backup file to write (required)"
     )
     add_usage(verbs)
+    rec = verbs.add_parser(
+        "reconcile",
+        help="book what AI/ML API really charged (its billing records) against the ledger",
+        description="Match AI/ML API billing transactions to jobs and book any difference as "
+        "append-only ledger adjustments. A second run books nothing.",
+    )
+    rec.add_argument(
+        "--since",
+        metavar="DATE",
+        help="first day (YYYY-MM-DD, UTC) or ISO moment (default: 7 days ago)",
+    )
     return parser
 
 
@@ -107,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.storage.backup import run_backup
 
         runner = lambda: run_backup(settings, args.out)  # noqa: E731
+    elif verb == "reconcile":
+        from bot.cli_reconcile import run_reconcile
+
+        runner = lambda: run_reconcile(settings, args.since)  # noqa: E731
     else:
         from bot.cli_usage import run_usage
 

@@ -123,11 +123,11 @@ async def _providers(settings: Settings, session: aiohttp.ClientSession) -> list
             lines.append(CheckLine("WARN", name, f"{var} not set: these commands are disabled"))
             continue
         try:
-            await provider.verify_key()
+            detail = await provider.verify_key()
         except ProviderError as exc:
             lines.append(CheckLine("FAIL", name, _operator_text(exc)))
         else:
-            lines.append(CheckLine("OK", name, "accepted"))
+            lines.append(CheckLine("OK", name, f"accepted, {detail}" if detail else "accepted"))
     if all(line.level != "OK" for line in lines):
         lines.append(CheckLine("FAIL", "providers", "no provider works: Foley can't generate"))
     return lines

@@ -72,6 +72,7 @@ class Settings:
     default_guild_tokens: int = 2_000_000
     global_daily_tokens: int = 10_000_000
     user_cooldown_s: float = 10.0
+    reconcile_interval_h: float = 24.0  # 0 = never reconcile in the background
     # voice (issue 7)
     voice_queue_limit: int = 20
     voice_idle_timeout_s: float = 300.0
@@ -264,6 +265,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         default_guild_tokens=r.integer("DEFAULT_GUILD_TOKENS", 2_000_000),
         global_daily_tokens=r.integer("GLOBAL_DAILY_TOKENS", 10_000_000),
         user_cooldown_s=r.number("USER_COOLDOWN_S", 10.0),
+        reconcile_interval_h=r.number("RECONCILE_INTERVAL_H", 24.0),
         voice_queue_limit=r.integer("VOICE_QUEUE_LIMIT", 20, lo=1, hi=500),
         voice_idle_timeout_s=r.number("VOICE_IDLE_TIMEOUT_S", 300.0, lo=1.0),
         voice_connect_timeout_s=r.number("VOICE_CONNECT_TIMEOUT_S", 20.0, lo=1.0),

@@ -36,6 +36,7 @@ from bot.providers.errors import ProviderError
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
 from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
+from bot.reconcile import Reconciler, ReconcileTask
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ class Services:
     looplag: LoopLagMonitor
     # What voice playback uses to find jobs (get / latest_for / recent_for).
     job_lookup: Any = None
+    # AI/ML API billing reconciliation every RECONCILE_INTERVAL_H hours (None = off).
+    reconcile: ReconcileTask | None = None
     # Set by the Discord adapter before start(); the engine calls it for every ready job.
     deliverer: Deliver | None = None
     _started: bool = field(default=False, repr=False)
@@ -133,6 +136,10 @@ class Services:
             job_lookup=generation,
         )
         engine.add_listener(services._observe)
+        aimlapi = providers.get("aimlapi")
+        if settings.reconcile_interval_h > 0 and aimlapi is not None and aimlapi.enabled:
+            reconciler = Reconciler(db, aimlapi, pricing)
+            services.reconcile = ReconcileTask(reconciler, settings.reconcile_interval_h)
         return services
 
     async def _deliver(self, job: Job) -> DeliveryResult:
@@ -165,6 +172,8 @@ class Services:
         self.looplag.start()
         await self._prepare_providers()
         await self.engine.start()
+        if self.reconcile is not None:
+            self.reconcile.start()
 
     async def _prepare_providers(self) -> None:
         """Let each client read its account once (ElevenLabs picks its default voice).
@@ -186,5 +195,7 @@ class Services:
         if not self._started:
             return
         self._started = False
+        if self.reconcile is not None:
+            await self.reconcile.stop()
         await self.engine.stop()
         await self.looplag.stop()

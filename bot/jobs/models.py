@@ -95,6 +95,8 @@ class Job:
     actual_tokens: int | None = None
     credits_reported: float | None = None
     provider_job_id: str | None = None
+    provider_request_id: str | None = None  # the provider's id for the billed call
+    usd_reported: float | None = None
     raw_status: str | None = None
     queued_at: float | None = None
     submitting_at: float | None = None
@@ -124,7 +126,9 @@ class Job:
 
     @property
     def request(self) -> GenerationRequest:
-        return GenerationRequest(kind=self.kind, model=self.model, params=dict(self.params))
+        return GenerationRequest(
+            kind=self.kind, model=self.model, params=dict(self.params), client_request_id=self.id
+        )
 
     @property
     def terminal(self) -> bool:

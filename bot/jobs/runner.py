@@ -35,7 +35,7 @@ from bot.jobs.models import (
 from bot.jobs.polling import PollPolicy, error_backoff, next_poll_delay
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider, ProviderStatus, RemoteState
-from bot.providers.errors import ProviderError, generation_failed
+from bot.providers.errors import ErrorKind, ProviderError, generation_failed
 
 log = logging.getLogger(__name__)
 
@@ -152,19 +152,21 @@ class JobRunner:
             return None
         status, now = submission.status, self.clock()
         if not await self.store.mark_running(
-            job.id, now, submission.provider_job_id, status.raw_status, status.credits_used
-        ):
-            # Cancelled or expired while the POST was in flight: keep the id for
-            # the record and drop the result.
+            job.id, now, submission.provider_job_id, status.raw_status, status.credits_used,
+            usd=status.usd_spent, request_id=submission.request_id,
+        ):  # fmt: skip
+            # Cancelled or expired while the POST was in flight: keep the ids for
+            # the record (and reconciliation) and drop the result.
             await self.store.record_detached_provider_id(
-                job.id, submission.provider_job_id, status.credits_used
-            )
+                job.id, submission.provider_job_id, status.credits_used,
+                request_id=submission.request_id,
+            )  # fmt: skip
             await self.finisher.remove_workdir(job.id)
             return None
         job.state, job.running_at = JobState.RUNNING, now
         job.provider_job_id, job.raw_status = submission.provider_job_id, status.raw_status
-        if status.credits_used is not None:
-            job.credits_reported = status.credits_used
+        job.provider_request_id = submission.request_id or job.provider_request_id
+        _take_cost(job, status)
         if not provider.is_async and job.submitting_at is not None:
             await self.durations.record(job, now - job.submitting_at, now)
         self.publish(job)
@@ -216,7 +218,9 @@ class JobRunner:
                 status = await provider.poll(job.provider_job_id)
             except ProviderError as exc:
                 job.poll_count += 1
-                if exc.transient:
+                # The job is accepted (and will be billed): a free-tier cap on polls
+                # is waited out like a busy provider, never a reason to drop it.
+                if exc.transient or exc.kind is ErrorKind.FREE_TIER_LIMIT:
                     errors, retry_after = errors + 1, exc.retry_after
                     log.info("job %s: poll failed (%s), backing off", job.id, exc.log_text())
                     continue
@@ -246,13 +250,16 @@ class JobRunner:
     async def _download(self, job: Job, status: ProviderStatus) -> None:
         provider = self.providers[job.service]
         now = self.clock()
+        # The poll that reports "completed" carries the cost the provider charged;
+        # it is stored with the state change and is what the member is settled at.
         if not await self.store.mark_downloading(
-            job.id, now, status.raw_status, job.poll_count, status.credits_used
-        ):
+            job.id, now, status.raw_status, job.poll_count, status.credits_used,
+            usd=status.usd_spent, request_id=status.request_id,
+        ):  # fmt: skip
             return
         job.state, job.downloading_at, job.raw_status = JobState.DOWNLOADING, now, status.raw_status
-        if status.credits_used is not None:
-            job.credits_reported = status.credits_used
+        job.provider_request_id = job.provider_request_id or status.request_id
+        _take_cost(job, status)
         self.publish(job)
         await asyncio.to_thread(self.settings.audio_dir.mkdir, parents=True, exist_ok=True)
         partial = self.finisher.audio_path(job.id, "download")
@@ -300,6 +307,14 @@ class JobRunner:
             # A missing ffmpeg or an odd file must not lose paid audio.
             log.warning("cannot probe %s: %s", path.name, exc)
             return None
+
+
+def _take_cost(job: Job, status: ProviderStatus) -> None:
+    """Keep the provider-reported cost on the in-memory job (the row has it already)."""
+    if status.credits_used is not None:
+        job.credits_reported = status.credits_used
+    if status.usd_spent is not None:
+        job.usd_reported = status.usd_spent
 
 
 def _newest_file(folder: Path) -> Path | None:

@@ -91,7 +91,15 @@ class JobStore:
         return await self._write(sql.MARK_SUBMITTING, {"id": job_id, "now": now})
 
     async def mark_running(
-        self, job_id: str, now: float, provider_job_id: str, raw_status: str, credits: float | None
+        self,
+        job_id: str,
+        now: float,
+        provider_job_id: str,
+        raw_status: str,
+        credits: float | None,
+        *,
+        usd: float | None = None,
+        request_id: str | None = None,
     ) -> bool:
         return await self._write(
             sql.MARK_RUNNING,
@@ -101,15 +109,27 @@ class JobStore:
                 "provider_job_id": provider_job_id,
                 "raw_status": raw_status,
                 "credits": credits,
+                "usd": usd,
+                "request_id": request_id,
             },
         )
 
     async def record_detached_provider_id(
-        self, job_id: str, provider_job_id: str, credits: float | None
+        self,
+        job_id: str,
+        provider_job_id: str,
+        credits: float | None,
+        *,
+        request_id: str | None = None,
     ) -> bool:
         return await self._write(
             sql.RECORD_DETACHED_PROVIDER_ID,
-            {"id": job_id, "provider_job_id": provider_job_id, "credits": credits},
+            {
+                "id": job_id,
+                "provider_job_id": provider_job_id,
+                "credits": credits,
+                "request_id": request_id,
+            },
         )
 
     async def update_raw_status(
@@ -121,7 +141,15 @@ class JobStore:
         )
 
     async def mark_downloading(
-        self, job_id: str, now: float, raw_status: str, poll_count: int, credits: float | None
+        self,
+        job_id: str,
+        now: float,
+        raw_status: str,
+        poll_count: int,
+        credits: float | None,
+        *,
+        usd: float | None = None,
+        request_id: str | None = None,
     ) -> bool:
         return await self._write(
             sql.MARK_DOWNLOADING,
@@ -131,6 +159,8 @@ class JobStore:
                 "raw_status": raw_status,
                 "poll_count": poll_count,
                 "credits": credits,
+                "usd": usd,
+                "request_id": request_id,
             },
         )
 

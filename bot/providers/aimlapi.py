@@ -8,14 +8,26 @@ and a builder function; nothing else here changes.
 from __future__ import annotations
 
 import logging
+import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot.providers.aimlapi_billing import (
+    BILLING_PATH,
+    LEGACY_BALANCE_PATH,
+    TRANSACTIONS_PATH,
+    Balance,
+    Charge,
+    parse_balance,
+    parse_transactions,
+    transaction_query,
+)
 from bot.providers.base import (
     AudioFile,
     GenerationRequest,
@@ -35,7 +47,10 @@ SERVICE = "aimlapi"
 DISPLAY = "AI/ML API"
 KEY_VARIABLE = "AIMLAPI_API_KEY"
 SUBMIT_PATH = "/v2/generate/audio"
-BALANCE_PATH = "/v1/billing/balance"  # cheapest authenticated GET in their docs
+# X-Client-Request-Id: a value outside this alphabet is silently dropped by the API.
+CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+# The hourly free-tier cap comes back as a plain 429; its message tells it apart.
+_FREE_TIER = re.compile(r"free[- ]tier limit|free limit for the hour", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -111,6 +126,8 @@ def map_error(reply: Reply) -> ProviderError:
     if status == 403:
         return err(ErrorKind.OUT_OF_CREDITS)
     if status == 429:
+        if _FREE_TIER.search(message):
+            return err(ErrorKind.FREE_TIER_LIMIT)
         return err(ErrorKind.RATE_LIMITED)
     if status in (400, 404, 422):
         found = _FIELD_RE.search(message)
@@ -129,8 +146,17 @@ def map_error(reply: Reply) -> ProviderError:
     return err(ErrorKind.UNAVAILABLE)
 
 
-def parse_status(data: Any, secrets: tuple[str, ...] = ()) -> ProviderStatus:
-    """Turn a submit or poll reply into a :class:`ProviderStatus`."""
+def parse_status(
+    data: Any, secrets: tuple[str, ...] = (), headers: Mapping[str, str] | None = None
+) -> ProviderStatus:
+    """Turn a submit or poll reply (body and lower-cased headers) into a :class:`ProviderStatus`.
+
+    The cost is read only from a reply that reports ``completed``: the charge is
+    recorded then, and not before. ``x-aimlapi-credits-used`` /
+    ``x-aimlapi-usd-spent`` are the reliable source; ``meta.usage`` (nullable,
+    absent from the documented examples) is the fallback.
+    """
+    headers = headers or {}
     if not isinstance(data, dict) or not isinstance(data.get("status"), str):
         raise ProviderError(
             ErrorKind.UNAVAILABLE, DISPLAY, detail=f"unexpected reply {data!r:.200}"
@@ -138,7 +164,11 @@ def parse_status(data: Any, secrets: tuple[str, ...] = ()) -> ProviderStatus:
     raw = data["status"]
     state = _STATES.get(raw, RemoteState.FAILED)  # unknown = failure, raw kept for the record
     audio = _dict(data.get("audio_file"))
-    credits = _dict(_dict(data.get("meta")).get("usage")).get("credits_used")
+    credits = usd = None
+    if state is RemoteState.COMPLETED:
+        usage = _dict(_dict(data.get("meta")).get("usage"))
+        credits = _header_number(headers, "x-aimlapi-credits-used", usage.get("credits_used"))
+        usd = _header_number(headers, "x-aimlapi-usd-spent", usage.get("usd_spent"))
     message = _dict(data.get("error")).get("message")
     if state is RemoteState.FAILED and not message and raw not in _STATES:
         message = f"unexpected status {raw!r}"
@@ -148,9 +178,27 @@ def parse_status(data: Any, secrets: tuple[str, ...] = ()) -> ProviderStatus:
         raw_status=raw,
         audio_url=url if isinstance(url, str) and url else None,
         content_type=audio.get("content_type"),
-        credits_used=float(credits) if isinstance(credits, int | float) else None,
+        credits_used=credits,
+        usd_spent=usd,
         error_message=sanitize(message, secrets) if message else None,
+        request_id=headers.get("x-inference-id"),
     )
+
+
+def _header_number(headers: Mapping[str, str], name: str, fallback: Any) -> float | None:
+    """A cost header as a finite number ≥ 0; ``fallback`` (from ``meta.usage``) if absent or bad."""
+    raw = headers.get(name)
+    if raw is not None:
+        try:
+            value = float(raw)
+        except ValueError:
+            value = math.nan
+        if math.isfinite(value):
+            return max(0.0, value)
+        log.warning("ignoring unparsable %s header %r", name, raw[:40])
+    if isinstance(fallback, int | float) and not isinstance(fallback, bool):
+        return max(0.0, float(fallback)) if math.isfinite(fallback) else None
+    return None
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -215,14 +263,20 @@ class AimlapiClient(KeyedClient):
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
         self._require()
         body = self.build_body(request)
-        reply = await self._api.call("POST", SUBMIT_PATH, json_body=body, paid=True)
+        ref = request.client_request_id
+        headers = {"X-Client-Request-Id": ref} if ref and CLIENT_REQUEST_ID.match(ref) else {}
+        reply = await self._api.call(
+            "POST", SUBMIT_PATH, json_body=body, headers=headers, paid=True
+        )
         data = reply.json(DISPLAY)
         gen_id = data.get("id") if isinstance(data, dict) else None
         if not isinstance(gen_id, str) or not gen_id:
             # It may exist and be billed, but without an id we can never find it.
             raise ProviderError(ErrorKind.UNAVAILABLE, DISPLAY, detail=f"no id in {data!r:.200}")
-        status = parse_status(data, self._api.secrets)
-        status.request_id = reply.headers.get("x-request-id")
+        status = parse_status(data, self._api.secrets, reply.headers)
+        # x-inference-id is what the billing transactions call reference_id; for an
+        # async job it equals the submit's id, which is the fallback.
+        status.request_id = status.request_id or gen_id
         return Submission(provider_job_id=gen_id, status=status, request_id=status.request_id)
 
     async def poll(self, provider_job_id: str) -> ProviderStatus:
@@ -230,7 +284,7 @@ class AimlapiClient(KeyedClient):
         self._api.stats.polls += 1
         # aiohttp URL-encodes the value (the id contains ':' and '/').
         reply = await self._api.call("GET", SUBMIT_PATH, params={"generation_id": provider_job_id})
-        return parse_status(reply.json(DISPLAY), self._api.secrets)
+        return parse_status(reply.json(DISPLAY), self._api.secrets, reply.headers)
 
     async def fetch(self, status: ProviderStatus, dest: Path) -> AudioFile:
         self._require()
@@ -259,13 +313,36 @@ class AimlapiClient(KeyedClient):
             audio.content_type = status.content_type
         return audio
 
-    async def balance(self) -> float | None:
-        """Credits left on the account, if the API reports them."""
+    async def balance(self) -> Balance:
+        """The account balance: ``GET /v2/billing`` (USD), the legacy route only on 404."""
         self._require()
-        data = (await self._api.call("GET", BALANCE_PATH)).json(DISPLAY)
-        value = data.get("balance") if isinstance(data, dict) else None
-        return float(value) if isinstance(value, int | float) else None
+        try:
+            reply = await self._api.call("GET", BILLING_PATH)
+        except ProviderError as exc:
+            if exc.status != 404:
+                raise
+            log.info("%s: no %s here, using legacy %s", DISPLAY, BILLING_PATH, LEGACY_BALANCE_PATH)
+            legacy = await self._api.call("GET", LEGACY_BALANCE_PATH)
+            return parse_balance(legacy.json(DISPLAY), legacy=True)
+        return parse_balance(reply.json(DISPLAY), legacy=False)
 
-    async def verify_key(self) -> None:
-        """Raise ProviderError (INVALID_KEY, UNAVAILABLE, …) unless the key works."""
-        await self.balance()
+    async def verify_key(self) -> str | None:
+        """Raise ProviderError (INVALID_KEY, UNAVAILABLE, …) unless the key works.
+
+        Returns a short account detail (the balance) for ``python -m bot check``.
+        """
+        return (await self.balance()).describe()
+
+    async def charges(self, since: datetime, until: datetime) -> AsyncIterator[Charge]:
+        """Every ``MODEL_USAGE`` charge in ``[since, until)``, following the cursor."""
+        self._require()
+        cursor: str | None = None
+        while True:
+            query = transaction_query(since, until, cursor)
+            reply = await self._api.call("GET", TRANSACTIONS_PATH, params=query)
+            page = parse_transactions(reply.json(DISPLAY))
+            for charge in page.charges:
+                yield charge
+            if page.next_cursor is None or page.next_cursor == cursor:
+                return
+            cursor = page.next_cursor

@@ -39,6 +39,9 @@ class GenerationRequest:
     kind: JobKind
     model: str
     params: dict[str, Any]
+    # Our own id for the call (the job id), sent where the provider stores one
+    # with its charge (AI/ML API ``X-Client-Request-Id``). Not part of the request's value.
+    client_request_id: str | None = field(default=None, compare=False)
 
     @property
     def service(self) -> str:
@@ -52,7 +55,8 @@ class ProviderStatus:
     audio_url: str | None = None
     local_file: Path | None = None
     content_type: str | None = None
-    credits_used: float | None = None
+    credits_used: float | None = None  # what the provider says it charged, when it says
+    usd_spent: float | None = None
     error_message: str | None = None
     request_id: str | None = None
 
@@ -96,6 +100,9 @@ class Provider(Protocol):
 
     async def fetch(self, status: ProviderStatus, dest: Path) -> AudioFile: ...
 
-    async def verify_key(self) -> None:
-        """One cheap authenticated call; raises ProviderError if the key does not work."""
+    async def verify_key(self) -> str | None:
+        """One cheap authenticated call; raises ProviderError if the key does not work.
+
+        May return a short account detail (e.g. the balance) for ``check``.
+        """
         ...

@@ -22,6 +22,8 @@ class ErrorKind(StrEnum):
     GENERATION_FAILED = "generation_failed"
     DOWNLOAD_REFUSED = "download_refused"
     DISABLED = "disabled"
+    # AI/ML API's hourly free-tier cap (a 429 that waiting minutes does not cure).
+    FREE_TIER_LIMIT = "free_tier_limit"
 
 
 _DEFAULT_MESSAGES: dict[ErrorKind, str] = {
@@ -41,9 +43,12 @@ _DEFAULT_MESSAGES: dict[ErrorKind, str] = {
     ErrorKind.GENERATION_FAILED: "{service} could not generate this audio. Try a different prompt.",
     ErrorKind.DOWNLOAD_REFUSED: "The generated file could not be fetched safely.",
     ErrorKind.DISABLED: "{service} is not configured on this bot.",
+    ErrorKind.FREE_TIER_LIMIT: "The bot's {service} free-tier allowance for this hour is used up. "
+    "It resets within the hour, so please try again later.",
 }
 
-# Kinds where trying the same call again later may succeed.
+# Kinds where trying the same call again later may succeed. FREE_TIER_LIMIT is
+# deliberately absent: the cap lasts until the hour turns, so retries only burn time.
 TRANSIENT = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.UNAVAILABLE})
 
 # Kinds that say the *provider* is failing (5xx, timeouts, connection failures,

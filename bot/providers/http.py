@@ -243,6 +243,7 @@ class ApiClient:
         *,
         params: Mapping[str, str] | None = None,
         json_body: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
         paid: bool = False,
         to_dir: Path | None = None,
         max_bytes: int = JSON_BODY_LIMIT,
@@ -276,7 +277,7 @@ class ApiClient:
                     handle=handle,
                     params=params,
                     json=json_body,
-                    headers=self._auth,
+                    headers={**self._auth, **(headers or {})},
                     allow_redirects=False,  # never replay a body or the key to another host
                 )
             except ProviderError as exc:

@@ -9,6 +9,10 @@ Two rules decide whether a failed call is retried:
   a reset or a 500/502/504 the job may exist and be billed, so retrying could
   charge the operator twice; the error goes up instead.
 
+Nothing else is retried: in particular not AI/ML API's hourly free-tier cap
+(``ErrorKind.FREE_TIER_LIMIT``, not transient), which only lifts when the hour
+turns, so seconds of backoff would only delay the member's answer.
+
 Delays are capped exponential backoff with full jitter (AWS architecture blog,
 "Exponential Backoff And Jitter"), except that a provider's ``Retry-After`` is
 honoured, up to a cap, because it knows better than our guess.

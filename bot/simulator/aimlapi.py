@@ -1,15 +1,24 @@
-"""AI/ML API: ``POST/GET /v2/generate/audio`` (submit + poll), downloads, balance.
+"""AI/ML API: ``POST/GET /v2/generate/audio`` (submit + poll), downloads, billing.
 
 Validation follows the published OpenAPI documents for ``stable-audio`` and
 ``elevenlabs/eleven_music``. Each job runs as an owned task: queued → generating →
 completed (or error), with the provider-side completion instant recorded so a
 benchmark can measure how long a client takes to notice it.
+
+Every submit/poll reply carries ``x-inference-id`` (the job id) and the cost
+headers ``x-aimlapi-credits-used`` / ``x-aimlapi-usd-spent``, which stay 0 until
+the job completes: the charge is recorded (balance and billing transactions) only
+then, and a failed job is never billed. ``meta`` is null as in the documented
+completed examples unless ``AimlapiAccount.meta_usage`` is set. A valid
+``X-Client-Request-Id`` is echoed as ``x-client-request-id``; an invalid one is
+silently dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 import uuid
 from collections.abc import Callable
@@ -20,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from .aimlapi_billing import BillingLog
 from .audio_store import AudioSpec, AudioUnavailable
 from .faults import Fault
 from .responses import aimlapi_error, current_fault, endpoint, read_json_object
@@ -27,6 +37,7 @@ from .state import SimState
 
 Params = dict[str, Any]
 UNLIMITED_BALANCE = 100_000_000  # credits reported when no balance is configured
+CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
 class BadRequest(Exception):
@@ -107,6 +118,7 @@ class Job:
     credits: int
     file_name: str
     fail: Fault | None = None
+    client_request_id: str | None = None
     status: str = "queued"
     error: dict[str, str] | None = None
     path: Path | None = None
@@ -126,6 +138,7 @@ class Job:
                 "model",
                 "params",
                 "credits",
+                "client_request_id",
                 "file_name",
                 "status",
                 "error",
@@ -145,6 +158,7 @@ class AimlapiService:
         self.state = state
         self.jobs: dict[str, Job] = {}
         self._files: dict[str, Job] = {}
+        self.billing = BillingLog(state)
 
     def routes(self) -> list[web.RouteDef]:
         s = self.state
@@ -160,6 +174,16 @@ class AimlapiService:
             web.get(
                 "/v1/billing/balance",
                 endpoint(s, "aimlapi", "balance", self.balance, auth=self.check_auth),
+            ),
+            web.get(
+                "/v2/billing",
+                endpoint(s, "aimlapi", "billing", self.billing.billing, auth=self.check_auth),
+            ),
+            web.get(
+                "/v2/billing/transactions",
+                endpoint(
+                    s, "aimlapi", "transactions", self.billing.transactions, auth=self.check_auth
+                ),
             ),
             web.get(
                 "/files/{name}",
@@ -191,9 +215,11 @@ class AimlapiService:
             return aimlapi_error(request, 400, str(exc))
         credits = model.credits(params, self.state)
         account = self.state.aimlapi_account
-        if account.credits is not None and credits > account.credits - account.credits_spent:
+        held = account.credits_spent + account.credits_held
+        if account.credits is not None and credits > account.credits - held:
             return aimlapi_error(request, 403, "Insufficient credits to perform this request")
-        account.credits_spent += credits
+        account.credits_held += credits
+        client_id = request.headers.get("X-Client-Request-Id") or ""
         job = Job(
             id=f"{uuid.uuid4()}:{name}",
             model=str(name),
@@ -201,11 +227,14 @@ class AimlapiService:
             credits=credits,
             file_name=f"{uuid.uuid4().hex[:24]}_output.{model.fmt}",
             fail=_job_error(),
+            client_request_id=client_id if CLIENT_REQUEST_ID.match(client_id) else None,
         )
         self.jobs[job.id] = job
         self._files[job.file_name] = job
         self.state.spawn(self._run(job, model), name=f"sim-job-{job.id}")
-        return web.json_response(self._reply(job, request), status=201)
+        return web.json_response(
+            self._reply(job, request), status=201, headers=self._headers(job, costs=True)
+        )
 
     async def _run(self, job: Job, model: MusicModel) -> None:
         timing = self.state.timings.for_model(job.model)
@@ -229,8 +258,12 @@ class AimlapiService:
                     detail = str(exc) if isinstance(exc, AudioUnavailable) else repr(exc)
                     job.error = {"name": "GenerationError", "message": detail}
                     job.status = "error"
+            if job.status == "completed":  # only a completed job is billed
+                self.state.aimlapi_account.credits_spent += job.credits
+                self.billing.charge(job.id, job.model, job.credits)
             job.completed_at, job.completed_wall = time.monotonic(), time.time()
         finally:
+            self.state.aimlapi_account.credits_held -= job.credits
             if render is not None and not render.done():
                 render.cancel()
 
@@ -244,14 +277,27 @@ class AimlapiService:
                 "file_name": job.file_name,
                 "file_size": job.file_size,
             }
-        usd = round(job.credits * self.state.pricing.usd_per_credit, 6)
+        meta = None
+        if self.state.aimlapi_account.meta_usage:
+            usd = round(job.credits * self.state.pricing.usd_per_credit, 6)
+            meta = {"usage": {"credits_used": job.credits, "usd_spent": usd}}
         return {
             "id": job.id,
             "status": job.status,
             "audio_file": audio_file,
             "error": job.error,
-            "meta": {"usage": {"credits_used": job.credits, "usd_spent": usd}},
+            "meta": meta,
         }
+
+    def _headers(self, job: Job, *, costs: bool) -> dict[str, str]:
+        headers = {"x-inference-id": job.id}
+        if costs:
+            credits = job.credits if job.status == "completed" else 0
+            headers["x-aimlapi-credits-used"] = str(credits)
+            headers["x-aimlapi-usd-spent"] = f"{credits * self.state.pricing.usd_per_credit:.6f}"
+        if job.client_request_id:
+            headers["x-client-request-id"] = job.client_request_id
+        return headers
 
     async def poll(self, request: web.Request) -> web.StreamResponse:
         generation_id = request.query.get("generation_id")
@@ -263,7 +309,9 @@ class AimlapiService:
         job.polls += 1
         if job.status in ("completed", "error") and job.first_seen_completed_at is None:
             job.first_seen_completed_at = time.monotonic()
-        return web.json_response(self._reply(job, request))
+        fault = current_fault.get()
+        costs = fault is None or fault.kind != "no_cost_headers"
+        return web.json_response(self._reply(job, request), headers=self._headers(job, costs=costs))
 
     async def balance(self, request: web.Request) -> web.StreamResponse:
         # Not in the reference documents: shape from AI/ML API's public account docs

@@ -116,4 +116,8 @@ class AimlapiAccount:
     """AI/ML API balance; ``credits`` None means unlimited (no 403 unless injected)."""
 
     credits: int | None = None
-    credits_spent: int = 0
+    credits_spent: int = 0  # billed: completed jobs only
+    credits_held: int = 0  # jobs accepted and still running (a submit must fit beside them)
+    # Include ``meta.usage`` in replies. Off by default: the documented completed
+    # examples have no ``meta`` and the cost headers are the reliable source.
+    meta_usage: bool = False

@@ -18,6 +18,10 @@ because these routes can reconfigure it and read the request log.
                                          "unusual_activity_keys"? (keys that get 401
                                          detected_unusual_activity on generation; GET
                                          shows how many, never the keys)}
+    GET    /_sim/pricing                the simulated providers' prices (credits)
+    PATCH  /_sim/pricing                {"stable_audio_per_step"?: 315, ...}: charge a
+                                         price that differs from Foley's defaults
+    GET    /_sim/billing                AI/ML API billing transactions, unpaged
     PATCH  /_sim/speed                  {"speed": 10}
 """
 
@@ -26,11 +30,13 @@ from __future__ import annotations
 import ipaddress
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict, fields
 from typing import Any
 
 from aiohttp import web
 
 from .aimlapi import AimlapiService
+from .config import Pricing
 from .faults import Fault
 from .state import SimState
 
@@ -95,6 +101,9 @@ class ControlRoutes:
             web.get("/_sim/jobs", w(self.list_jobs)),
             web.get("/_sim/account", w(self.get_account)),
             web.patch("/_sim/account", w(self.patch_account)),
+            web.get("/_sim/pricing", w(self.get_pricing)),
+            web.patch("/_sim/pricing", w(self.patch_pricing)),
+            web.get("/_sim/billing", w(self.list_billing)),
             web.patch("/_sim/speed", w(self.patch_speed)),
         ]
 
@@ -156,6 +165,27 @@ class ControlRoutes:
             else:
                 setattr(self.state.account, name, value)
         return web.json_response(self._account())
+
+    async def get_pricing(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response(asdict(self.state.pricing))
+
+    async def patch_pricing(self, request: web.Request) -> web.StreamResponse:
+        data = await _json(request)
+        known = {f.name for f in fields(Pricing)}
+        if not isinstance(data, dict):
+            return web.json_response({"error": "expected a JSON object"}, status=400)
+        for name, value in data.items():  # validate everything before changing anything
+            number = isinstance(value, int | float) and not isinstance(value, bool)
+            if name not in known or not number or value < 0:
+                return web.json_response({"error": f"bad field {name!r}"}, status=400)
+        for name, value in data.items():
+            current = getattr(self.state.pricing, name)
+            setattr(self.state.pricing, name, type(current)(value))
+        return web.json_response(asdict(self.state.pricing))
+
+    async def list_billing(self, request: web.Request) -> web.StreamResponse:
+        entries = [e.to_dict() for e in self.aimlapi.billing.entries]
+        return web.json_response({"transactions": entries})
 
     async def patch_speed(self, request: web.Request) -> web.StreamResponse:
         data = await _json(request)

@@ -10,7 +10,8 @@ key is checked (a load balancer's 502 does not care about keys).
 Services and operations::
 
     aimlapi:    submit (POST /v2/generate/audio), poll (GET /v2/generate/audio),
-                download (GET /files/<name>), balance (GET /v1/billing/balance)
+                download (GET /files/<name>), balance (GET /v1/billing/balance, legacy),
+                billing (GET /v2/billing), transactions (GET /v2/billing/transactions)
     elevenlabs: tts (POST /v1/text-to-speech/<voice>[/stream]), sfx (POST
                 /v1/sound-generation), voices (GET /v1/voices, /v2/voices),
                 models (GET /v1/models), subscription (GET /v1/user/subscription),
@@ -23,6 +24,12 @@ Kinds (status codes follow each provider's documented error bodies):
     rate_limited      429, ``Retry-After: <retry_after>`` (seconds, may be fractional),
                       AI/ML API body or ElevenLabs ``detail.status`` = ``error_status``
                       (default "system_busy"; "too_many_concurrent_requests" also real).
+    free_tier_limit   AI/ML API only: the documented hourly free-tier 429 ("Free-tier
+                      limit: You've reached your free limit for the hour. …"), no
+                      Retry-After, ``statusCode`` as the string "429" like the docs.
+    no_cost_headers   AI/ML API submit/poll only: the reply comes without
+                      ``x-aimlapi-credits-used`` / ``x-aimlapi-usd-spent`` (e.g. a proxy
+                      stripped them); the job itself is unaffected and still billed.
     hang              sleep ``delay`` seconds (default 3600) and then answer normally;
                       combine with a small delay to simulate a slow provider.
     malformed         200 with invalid JSON (JSON ops) or a body cut short of its
@@ -68,6 +75,8 @@ OPS = frozenset(
         "poll",
         "download",
         "balance",
+        "billing",
+        "transactions",
         "tts",
         "sfx",
         "voices",
@@ -87,10 +96,12 @@ GENERIC_KINDS = frozenset(
         "out_of_credits",
         "not_found",
         "connection_reset",
+        "free_tier_limit",
     }
 )
 AUDIO_KINDS = frozenset({"oversize", "not_audio", "stall"})
-KINDS = GENERIC_KINDS | AUDIO_KINDS | {"job_error"}
+KINDS = GENERIC_KINDS | AUDIO_KINDS | {"job_error", "no_cost_headers"}
+AIMLAPI_ONLY = frozenset({"free_tier_limit", "no_cost_headers"})
 AUDIO_OPS = frozenset({"download", "tts", "sfx"})
 MIB = 1024 * 1024
 
@@ -128,6 +139,10 @@ class Fault:
             self.service not in ("aimlapi", "any") or self.op not in ("submit", "any")
         ):
             raise ValueError("job_error applies to aimlapi submit only")
+        if self.kind in AIMLAPI_ONLY and self.service != "aimlapi":
+            raise ValueError(f"{self.kind} applies to service 'aimlapi' only")
+        if self.kind == "no_cost_headers" and self.op not in ("submit", "poll", "any"):
+            raise ValueError("no_cost_headers applies to aimlapi submit/poll only")
         if self.kind in AUDIO_KINDS and self.op not in AUDIO_OPS | {"any"}:
             raise ValueError(f"{self.kind} applies to {sorted(AUDIO_OPS)} only")
         if self.status is not None and not 100 <= self.status <= 599:
@@ -144,6 +159,8 @@ class Fault:
             return False
         if self.kind == "job_error":
             return op == "submit"
+        if self.kind == "no_cost_headers":
+            return op in ("submit", "poll")
         if self.kind in AUDIO_KINDS:
             return op in AUDIO_OPS
         return True

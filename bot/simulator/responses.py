@@ -45,19 +45,31 @@ _REASONS = {
 }
 
 
+# AI/ML API's documented 429 for the hourly free-tier cap (docs/faq/free-tier.md).
+FREE_TIER_MESSAGE = (
+    "Free-tier limit: You've reached your free limit for the hour. "
+    "Get AI/ML Subscription to use API, visit https://aimlapi.com/app/billing/ !"
+)
+
+
 def request_id() -> str:
     return uuid.uuid4().hex[:20]
 
 
 def aimlapi_error(
-    request: web.Request, status: int, message: str, headers: dict[str, str] | None = None
+    request: web.Request,
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    *,
+    status_text: bool = False,
 ) -> web.Response:
     """AI/ML API error body: ``{message, path, requestId, statusCode, timestamp}``."""
     body = {
         "message": message,
         "path": request.path,
         "requestId": str(uuid.uuid4()),
-        "statusCode": status,
+        "statusCode": str(status) if status_text else status,
         "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
     }
     return web.json_response(body, status=status, headers=headers)
@@ -81,6 +93,8 @@ def xi_validation(errors: list[dict[str, Any]]) -> web.Response:
 def _fault_error(request: web.Request, service: str, fault: Fault) -> web.Response:
     """The provider-shaped error reply for a generic fault kind."""
     kind = fault.kind
+    if kind == "free_tier_limit":
+        return aimlapi_error(request, 429, fault.message or FREE_TIER_MESSAGE, status_text=True)
     retry = {"Retry-After": f"{fault.retry_after:g}"} if kind == "rate_limited" else None
     if kind == "rate_limited":
         status = fault.status or 429
@@ -168,7 +182,7 @@ async def _apply_fault(
     kind = fault.kind
     if fault.effective_delay > 0 and kind != "stall":  # a stall waits mid-body instead
         await asyncio.sleep(fault.effective_delay)
-    if kind == "hang" or kind == "job_error":
+    if kind in ("hang", "job_error", "no_cost_headers"):
         current_fault.set(fault)
         return None
     if kind == "connection_reset":

@@ -16,7 +16,7 @@ JOB_COLUMNS = """
     error_message, output_path, output_format, output_size, output_duration_s,
     compressed, file_deleted_at, interaction_token, interaction_expires_at,
     application_id, status_message_id, result_message_id, delivery_attempts,
-    ledger_action, ledger_done_at
+    ledger_action, ledger_done_at, provider_request_id, usd_reported
 """
 
 INSERT_JOB = """
@@ -64,14 +64,17 @@ WHERE id = :id AND state = 'queued'
 # submitting → running, with the provider's id, right after the submit returns.
 MARK_RUNNING = """
 UPDATE jobs SET state = 'running', running_at = :now, provider_job_id = :provider_job_id,
-    raw_status = :raw_status, credits_reported = COALESCE(:credits, credits_reported)
+    raw_status = :raw_status, credits_reported = COALESCE(:credits, credits_reported),
+    provider_request_id = COALESCE(:request_id, provider_request_id),
+    usd_reported = COALESCE(:usd, usd_reported)
 WHERE id = :id AND state = 'submitting'
 """
 
 # The submit came back after the job was cancelled: keep the id for the audit trail.
 RECORD_DETACHED_PROVIDER_ID = """
 UPDATE jobs SET provider_job_id = :provider_job_id,
-    credits_reported = COALESCE(:credits, credits_reported)
+    credits_reported = COALESCE(:credits, credits_reported),
+    provider_request_id = COALESCE(:request_id, provider_request_id)
 WHERE id = :id AND provider_job_id IS NULL
 """
 
@@ -81,10 +84,13 @@ UPDATE jobs SET raw_status = :raw_status, poll_count = :poll_count,
 WHERE id = :id AND state = 'running'
 """
 
-# running → downloading (a resumed job re-enters from 'downloading' itself).
+# running → downloading (a resumed job re-enters from 'downloading' itself), with
+# the cost the provider reported on the poll that said "completed".
 MARK_DOWNLOADING = """
 UPDATE jobs SET state = 'downloading', downloading_at = :now, raw_status = :raw_status,
-    poll_count = :poll_count, credits_reported = COALESCE(:credits, credits_reported)
+    poll_count = :poll_count, credits_reported = COALESCE(:credits, credits_reported),
+    usd_reported = COALESCE(:usd, usd_reported),
+    provider_request_id = COALESCE(provider_request_id, :request_id)
 WHERE id = :id AND state IN ('running', 'downloading')
 """
 

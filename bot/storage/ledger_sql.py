@@ -307,10 +307,13 @@ async def list_limits(db: Database, guild_id: int) -> list[aiosqlite.Row]:
 # ------------------------------------------------ verification and rebuilding
 
 # The definition of usage_totals as one query over the ledger; the ledger_totals
-# trigger maintains the same numbers incrementally.
+# triggers maintain the same numbers incrementally. A "charge" is money really
+# spent: reserve/settle/refund, and the reconciliation adjustments (an 'adjust'
+# naming a service, see 0004_reported_costs.sql).
 EXPECTED_TOTALS = """
 WITH e AS (
-  SELECT l.*, CASE WHEN l.kind IN ('reserve', 'settle', 'refund') THEN 1 ELSE 0 END AS charge,
+  SELECT l.*, CASE WHEN l.kind IN ('reserve', 'settle', 'refund')
+                     OR (l.kind = 'adjust' AND l.service IS NOT NULL) THEN 1 ELSE 0 END AS charge,
          CASE WHEN o.entry_id IS NOT NULL THEN l.amount ELSE 0 END AS still_open
   FROM ledger AS l LEFT JOIN ledger_open AS o ON o.entry_id = l.entry_id
 )

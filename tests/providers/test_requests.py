@@ -42,14 +42,20 @@ async def test_stable_audio_submit_and_poll(aiml: AimlapiClient, simulator: Simu
         JobKind.MUSIC,
         "stable-audio",
         {"prompt": "lo-fi", "seconds_total": 5, "seconds_start": 2, "steps": 20},
+        client_request_id="k3f9x2ab",
     )
     sub = await aiml.submit(request, Path("."))
     assert sub.provider_job_id.endswith(":stable-audio")
     assert sub.status.state is RemoteState.QUEUED
-    assert sub.status.credits_used == 20 * 252  # meta.usage is on the queued reply already
+    # Nothing is charged before the job completes, whatever the queued reply says.
+    assert sub.status.credits_used is None
+    # x-inference-id is the billing reference; for an async job it is the submit's id.
+    assert sub.request_id == sub.provider_job_id
     await aiml.poll(sub.provider_job_id)
 
     submit, poll = simulator.requests
+    assert submit.headers["X-Client-Request-Id"] == "k3f9x2ab"
+    assert simulator.jobs[sub.provider_job_id].client_request_id == "k3f9x2ab"
     assert (submit.method, submit.path) == ("POST", "/v2/generate/audio")
     assert submit.headers["Authorization"] == REDACTED
     assert submit.headers["Content-Type"].startswith("application/json")
