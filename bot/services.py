@@ -2,8 +2,9 @@
 
 Cogs reach everything through ``bot.services``; nothing here imports discord.
 Build order follows the data flow: providers (each wrapped in a circuit
-breaker that also records metrics) → pricing → ledger / policy / moderation →
-job engine → generation service. ``start()`` starts the engine and the
+breaker that also records metrics) → pricing → ledger / calibration / policy /
+moderation → job engine (settling through calibration, the one settle hook) →
+generation service (quoting through calibration). ``start()`` starts the engine and the
 background monitors; ``stop()`` stops them in reverse order.
 """
 
@@ -34,6 +35,7 @@ from bot.providers.breaker import BreakerProvider, CircuitBreaker
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
 from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
+from bot.quotas.calibration import Calibration, LearningSettlement
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ class Services:
     breakers: dict[str, CircuitBreaker]
     providers: dict[str, BreakerProvider]
     pricing: Pricing
+    calibration: Calibration
     ledger: Ledger
     policy: QuotaPolicy
     moderation: Moderation
@@ -89,6 +92,7 @@ class Services:
             metrics.watch_breaker(service, lambda b=breaker: str(b.state))
         pricing = load_pricing(settings)
         ledger = Ledger(db, settings, pricing=pricing)
+        calibration = Calibration(db, pricing)
         ffmpeg = find_ffmpeg(settings.ffmpeg_path)
 
         async def probe_duration(path: Path) -> float | None:
@@ -97,11 +101,17 @@ class Services:
             return (await probe(ffmpeg, path)).duration_s
 
         services: Services
+
+        async def cost_was_reported(job_id: str) -> bool:
+            # Only what a provider reported for a job that produced audio is a price.
+            job = await engine.get(job_id)
+            return job is not None and job.credits_reported is not None and job.ready_at is not None
+
         engine = JobEngine(
             db,
             providers,
             settings,
-            settlement=ledger,
+            settlement=LearningSettlement(ledger, calibration, cost_was_reported),
             deliver=lambda job: services._deliver(job),
             to_tokens=pricing.actual_tokens,
             probe=probe_duration,
@@ -110,7 +120,7 @@ class Services:
         )
         moderation = Moderation(db)
         generation = GenerationService(
-            settings, providers, breakers, pricing, ledger, moderation, engine
+            settings, providers, breakers, pricing, ledger, moderation, engine, calibration
         )
         services = cls(
             settings=settings,
@@ -120,6 +130,7 @@ class Services:
             breakers=breakers,
             providers=providers,
             pricing=pricing,
+            calibration=calibration,
             ledger=ledger,
             policy=QuotaPolicy(db, settings),
             moderation=moderation,
