@@ -30,7 +30,6 @@ import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from statistics import median
 
 import aiosqlite
@@ -202,20 +201,12 @@ def report_lines(reports: Sequence[ModelReport]) -> list[str]:
     return lines
 
 
-async def usage_section(database_path: Path) -> list[str]:
-    """The per-model section of ``python -m bot usage``, read from the database file.
-
-    Opens it read-only, so it is safe while the bot runs (WAL readers never block).
-    Raises ``sqlite3.Error`` / ``OSError`` like the other usage reports.
-    """
-    title = "Prices per model (tokens per unit, calibrated from reported costs)"
-    conn = await ledger_sql.open_readonly(database_path)
-    try:
-        if await ledger_sql.schema_version(conn) < _calibration_version():
-            return [title, "The database predates calibration; start the bot once."]
-        return [title, *report_lines(await build_report(conn))]
-    finally:
-        await conn.close()
+async def usage_section(conn: aiosqlite.Connection) -> list[str]:
+    """The per-model section of ``python -m bot usage`` (on its read-only connection)."""
+    title = "Prices per model (tokens per unit, calibrated from reported costs):"
+    if await ledger_sql.schema_version(conn) < _calibration_version():
+        return [title, "  The database predates calibration; start the bot once."]
+    return [title, *(f"  {line}" for line in report_lines(await build_report(conn)))]
 
 
 def _calibration_version() -> int:

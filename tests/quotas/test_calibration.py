@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError
+from bot.__main__ import _parser
+from bot.cli_usage import run_usage
+from bot.config import ConfigError, Settings
 from bot.generation.messages import refusal
 from bot.providers.base import GenerationRequest, JobKind
 from bot.quotas import Ledger, QuotaExceeded, RefusalReason, ReserveRequest
@@ -19,7 +22,6 @@ from bot.quotas.calibration import (
     Quote,
     report_lines,
     robust_price,
-    usage_section,
 )
 from bot.quotas.periods import period_bounds
 from bot.quotas.pricing import Pricing, overlay, pricing_from_file
@@ -114,7 +116,7 @@ async def test_fixed_rules_are_never_recalibrated(db: Database, clock: FakeClock
     assert "(fixed price)" in report_lines([report])[0]
 
 
-async def test_the_figure_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+async def test_the_figure_survives_a_restart(tmp_path: Path, clock: FakeClock, capsys) -> None:
     path = tmp_path / "foley.sqlite3"
     db = await Database.open(path)
     try:
@@ -130,24 +132,30 @@ async def test_the_figure_survives_a_restart(tmp_path: Path, clock: FakeClock) -
     finally:
         await db.close()
     assert before == after and after.tokens == 810_000
-    # The CLI's section reads the same file, read-only.
-    lines = await usage_section(path)
-    assert lines[1] == (
-        f"{MUSIC} (aimlapi, per second): estimate 27,000 (×2.70 of the rule) · "
+    # `foley usage` reads the same file, read-only, and ends with the prices.
+    assert await run_usage(_parser().parse_args(["usage"]), settings_for(path)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    i = lines.index("Prices per model (tokens per unit, calibrated from reported costs):")
+    assert lines[i + 1] == (
+        f"  {MUSIC} (aimlapi, per second): estimate 27,000 (×2.70 of the rule) · "
         "reported avg 27,000 · quote error, last 3: 21% mean, 63% worst"
     )
 
 
-async def test_usage_section_on_a_database_from_before_calibration(tmp_path: Path) -> None:
+async def test_usage_on_a_database_from_before_calibration(tmp_path: Path, capsys) -> None:
     path = tmp_path / "old.sqlite3"
     db = await Database.open(path, migrate=False)
     try:
         await apply_migrations(db.conn, target=3)
     finally:
         await db.close()
-    assert (await usage_section(path))[1] == (
-        "The database predates calibration; start the bot once."
-    )
+    assert await run_usage(_parser().parse_args(["usage"]), settings_for(path)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "  The database predates calibration; start the bot once."
+
+
+def settings_for(path: Path) -> Settings:
+    return replace(make_settings(), database_path=path)
 
 
 async def test_settle_teaches_once_only_reported_costs_and_refunds_nothing(
