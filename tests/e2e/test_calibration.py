@@ -77,7 +77,7 @@ async def test_quotes_converge_on_what_the_provider_charges(
             await music_job(foley, seconds)
         quote, charged = await music_job(foley, 25)
         assert abs(quote - charged) <= 0.10 * charged, (quote, charged)
-        # Spend is what the provider billed, quotes included: 1.12 M tokens of 100 M.
+        # Spend is exactly what the provider billed: 112 s at 27,000 (3.02 M of 100 M).
         used, allowance = await spent(foley.services.ledger, MEMBER_ID)
         assert used == SIM_PER_SECOND * (10 + 20 + 15 + 30 + 12 + 25) <= allowance
 
