@@ -3,7 +3,8 @@
 Both open the database read-only, so they are safe to run while the bot is up:
 in WAL mode a reader sees the last committed state and never blocks the bot's
 writers. The report reads the same ledger queries ``/usage`` and ``/quota top``
-use (through :class:`~bot.quotas.ledger.Ledger`), for every server at once.
+use (through :class:`~bot.quotas.ledger.Ledger`), for every server at once,
+and ends with the per-model prices ``/botstatus`` shows (calibration).
 Exit codes: 0 done, 1 the database could not be read, 2 bad arguments.
 """
 
@@ -20,6 +21,7 @@ from typing import IO, Any
 
 from bot.config import Settings
 from bot.quotas import render
+from bot.quotas.calibration import usage_section
 from bot.quotas.ledger import Ledger
 from bot.quotas.periods import iso
 from bot.storage import ledger_sql
@@ -48,7 +50,8 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
         usage="%(prog)s [-h] [--guild ID] [--top N] [export ...]",
         help="usage report for this quota period (sub-verb: export)",
         description="Without a sub-verb: tokens and dollars spent this quota period "
-        "(QUOTA_PERIOD, UTC) per provider, per server and per member.",
+        "(QUOTA_PERIOD, UTC) per provider, per server and per member, then each "
+        "model's calibrated price.",
     )
     usage.add_argument(
         "--guild",
@@ -149,8 +152,9 @@ async def _report(path: Path, settings: Settings, guild_id: int | None, top: int
         lines = [f"Usage for {settings.quota_period} {period} (UTC), from {path}"]
         services = await ledger.spend_by_service(guild_id)
         guilds = [g for g in await ledger.guild_spend() if guild_id in (None, g[0])]
+        prices = await usage_section(db.conn)
         if not services and not guilds:
-            return "\n".join([*lines, "Nothing was spent in this period."])
+            return "\n".join([*lines, "Nothing was spent in this period.", *prices])
         lines.append("Spend per provider:")
         lines += [f"  {name or '-':<12} {_amount(s.tokens, s.usd)}" for name, s in services]
         for gid, spend in guilds:
@@ -161,7 +165,7 @@ async def _report(path: Path, settings: Settings, guild_id: int | None, top: int
             ]
             if len(spenders) > top:
                 lines.append("  (more members: raise --top to list them)")
-        return "\n".join(lines)
+        return "\n".join([*lines, *prices])
     finally:
         await db.close()
 

@@ -2,8 +2,9 @@
 
 Cogs reach everything through ``bot.services``; nothing here imports discord.
 Build order follows the data flow: providers (each wrapped in a circuit
-breaker that also records metrics) → pricing → ledger / policy / moderation →
-job engine → generation service. ``start()`` starts the engine and the
+breaker that also records metrics) → pricing → ledger / calibration / policy /
+moderation → job engine (settling through calibration, the one settle hook) →
+generation service (quoting through calibration). ``start()`` starts the engine and the
 background monitors; ``stop()`` stops them in reverse order.
 """
 
@@ -36,6 +37,7 @@ from bot.providers.errors import ProviderError
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
 from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
+from bot.quotas.calibration import Calibration, LearningSettlement
 from bot.reconcile import Reconciler, ReconcileTask
 from bot.storage import Database
 
@@ -52,6 +54,7 @@ class Services:
     breakers: dict[str, CircuitBreaker]
     providers: dict[str, BreakerProvider]
     pricing: Pricing
+    calibration: Calibration
     ledger: Ledger
     policy: QuotaPolicy
     moderation: Moderation
@@ -95,6 +98,7 @@ class Services:
             metrics.watch_breaker(service, lambda b=breaker: str(b.state))
         pricing = load_pricing(settings)
         ledger = Ledger(db, settings, pricing=pricing)
+        calibration = Calibration(db, pricing)
         ffmpeg = find_ffmpeg(settings.ffmpeg_path)
 
         async def probe_duration(path: Path) -> float | None:
@@ -103,11 +107,17 @@ class Services:
             return (await probe(ffmpeg, path)).duration_s
 
         services: Services
+
+        async def cost_was_reported(job_id: str) -> bool:
+            # Only what a provider reported for a job that produced audio is a price.
+            job = await engine.get(job_id)
+            return job is not None and job.credits_reported is not None and job.ready_at is not None
+
         engine = JobEngine(
             db,
             providers,
             settings,
-            settlement=ledger,
+            settlement=LearningSettlement(ledger, calibration, cost_was_reported),
             deliver=lambda job: services._deliver(job),
             to_tokens=pricing.actual_tokens,
             probe=probe_duration,
@@ -116,7 +126,7 @@ class Services:
         )
         moderation = Moderation(db)
         generation = GenerationService(
-            settings, providers, breakers, pricing, ledger, moderation, engine
+            settings, providers, breakers, pricing, ledger, moderation, engine, calibration
         )
         services = cls(
             settings=settings,
@@ -126,6 +136,7 @@ class Services:
             breakers=breakers,
             providers=providers,
             pricing=pricing,
+            calibration=calibration,
             ledger=ledger,
             policy=QuotaPolicy(db, settings),
             moderation=moderation,

@@ -31,6 +31,7 @@ from discord.ext import commands
 from bot import __version__
 from bot.jobs.models import JobState, JobUpdate, LedgerAction
 from bot.ops import HealthChecks, HealthServer, HealthServerError, maybe_health_server
+from bot.quotas.calibration import report_lines
 from bot.quotas.render import tokens_usd
 from bot.services import Services
 from cogs.checks import moderator_only
@@ -225,6 +226,8 @@ class StatusCog(commands.Cog):
         lines.append("**Spent today** (UTC)")
         lines.append(f"This server: {tokens_usd(here.tokens, here.usd)}")
         lines.append(f"All servers: {tokens_usd(everywhere.tokens, everywhere.usd)}")
+        lines.append("**Prices** (tokens per unit, calibrated from reported costs)")
+        lines.extend(report_lines(await self.services.calibration.report()))
         await interaction.edit_original_response(content="\n".join(lines))
 
     def _header_line(self) -> str:

@@ -75,6 +75,12 @@ def refusal(exc: QuotaExceeded) -> str:
             "The bot has reached its daily spending cap across all servers. "
             f"It resets {when(exc.resets_at)}. Nothing was charged."
         )
+    if exc.overdrawn > 0:
+        return (
+            f"You've used up your allowance and are {tokens(exc.overdrawn)} over it: a job is "
+            "charged what the provider really billed, which can be more than its quote. "
+            f"Your allowance resets {when(exc.resets_at)}. Nothing was charged for this request."
+        )
     return (
         f"You don't have enough tokens left: this needs {tokens(exc.needed)} and you have "
         f"{tokens(exc.remaining)}. Your allowance resets {when(exc.resets_at)}. "

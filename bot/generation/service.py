@@ -25,6 +25,7 @@ from bot.providers.breaker import CircuitBreaker
 from bot.providers.elevenlabs_tts import DOCUMENTED_MAX_CHARS
 from bot.providers.errors import ProviderError
 from bot.quotas import Ledger, Moderation, Pricing, Reservation, ReserveRequest
+from bot.quotas.calibration import Calibration, Quote
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,7 @@ class GenerationService:
         ledger: Ledger,
         moderation: Moderation,
         engine: JobEngine,
+        calibration: Calibration | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -92,6 +94,8 @@ class GenerationService:
         self.ledger = ledger
         self.moderation = moderation
         self.engine = engine
+        # Without one (tests of other parts), quotes are the price rules as written.
+        self.calibration = calibration or Calibration(ledger.db, pricing)
 
     # -- cheap checks (no I/O: safe before deferring) ---------------------------
     def unavailable_reason(self, kind: JobKind) -> str | None:
@@ -132,10 +136,14 @@ class GenerationService:
         return fallback
 
     async def estimate(self, request: GenerationRequest) -> int:
+        """The calibrated quote a member sees and the ledger reserves."""
+        return (await self.quote(request)).tokens
+
+    async def quote(self, request: GenerationRequest) -> Quote:
         multiplier = 1.0
         if request.kind is JobKind.SAY:
             multiplier = (await self.say_limits(request.model)).cost_multiplier
-        return self.pricing.estimate(request, cost_multiplier=multiplier)
+        return await self.calibration.quote(request, cost_multiplier=multiplier)
 
     # -- the path ------------------------------------------------------------------
     async def start(
@@ -151,7 +159,8 @@ class GenerationService:
                 "A moderator rule on this server blocked this prompt. "
                 "Nothing was charged; try wording it differently."
             )
-        estimate = await self.estimate(request)
+        quote = await self.quote(request)
+        estimate = quote.tokens
         job_id = new_job_id()
         reservation = await self.ledger.reserve(
             ReserveRequest(
@@ -163,6 +172,10 @@ class GenerationService:
                 service=request.service,
             )
         )
+        try:  # before the engine has the job, so even an instant settle finds its quote
+            await self.calibration.record(job_id, quote)
+        except Exception:  # learning is optional; the member's job is not
+            log.exception("job %s: could not record its quote for calibration", job_id)
         spec = JobSpec(
             job_id=job_id,
             user_id=requester.user_id,

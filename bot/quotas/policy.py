@@ -40,7 +40,10 @@ class QuotaExceeded(Exception):
 
     ``remaining``/``needed`` are tokens (0 for blocked/cooldown); ``resets_at``
     is when trying again can succeed (end of the period, of the UTC day, or of
-    the cooldown), ``None`` for a blocked member.
+    the cooldown), ``None`` for a blocked member. ``overdrawn`` is how far the
+    member is already past their allowance: a job that cost more than its
+    quote is settled at its real cost (the operator paid it), and the member
+    waits for the reset.
     """
 
     def __init__(
@@ -50,11 +53,13 @@ class QuotaExceeded(Exception):
         remaining: int = 0,
         needed: int = 0,
         resets_at: datetime | None = None,
+        overdrawn: int = 0,
     ) -> None:
         self.reason = reason
         self.remaining = remaining
         self.needed = needed
         self.resets_at = resets_at
+        self.overdrawn = overdrawn
         super().__init__(f"{reason}: needed {needed}, remaining {remaining}, resets {resets_at}")
 
 
@@ -111,6 +116,7 @@ def check_reservation(
             remaining=max(0, user_left),
             needed=amount,
             resets_at=period_end,
+            overdrawn=max(0, -user_left),
         )
     guild_left = caps.guild_budget - (snapshot["guild_net"] or 0)
     if amount > guild_left:

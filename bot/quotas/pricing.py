@@ -20,6 +20,8 @@ A model rule names the request parameter holding its units (``param``), the
 divisor turning that parameter into units (``scale``: 1000 for milliseconds),
 what to assume when the parameter is absent (``default``, in the parameter's
 own unit) or a flat price instead (``flat``), and a ``minimum`` in units.
+A rule with ``fixed = true`` is quoted exactly as written: calibration
+(:mod:`bot.quotas.calibration`) never corrects it.
 """
 
 from __future__ import annotations
@@ -57,6 +59,19 @@ class PriceRule:
     default: float | None = None
     flat: float | None = None  # credits when ``param`` is absent and there is no default
     minimum: float = 0.0  # in units
+    fixed: bool = False  # never recalibrated from what the provider reports
+
+
+@dataclass(frozen=True)
+class RuleQuote:
+    """What the price rule alone says a request costs, and in which units."""
+
+    service: str
+    model: str  # the request's model (calibration learns per model, not per rule)
+    unit: str  # the unit actually priced: ``rule.per``, or "request" for a flat price
+    units: float  # after the rule's minimum; 1 for a flat or per-request price
+    tokens: int  # rounded up: never under-reserve
+    fixed: bool
 
 
 # AI/ML API FAQ: $1 = 2,000,000 credits. ElevenLabs: Creator overage, $0.30 per 1,000 credits.
@@ -109,10 +124,14 @@ class Pricing:
             raise PricingError(f"no price for service {service!r}") from None
 
     def estimate(self, request: GenerationRequest, *, cost_multiplier: float = 1.0) -> int:
-        """Tokens to reserve before calling the provider (rounded up: never under-reserve)."""
+        """Tokens the price rule alone asks for (rounded up: never under-reserve)."""
+        return self.rule_quote(request, cost_multiplier=cost_multiplier).tokens
+
+    def rule_quote(self, request: GenerationRequest, *, cost_multiplier: float = 1.0) -> RuleQuote:
         rule = self.rule_for(request)
-        credits = _credits(rule, request.params) * cost_multiplier
-        return self.tokens(request.service, credits)
+        unit, units, credits = _units_and_credits(rule, request.params)
+        tokens = self.tokens(request.service, credits * cost_multiplier)
+        return RuleQuote(request.service, request.model, unit, units, tokens, rule.fixed)
 
     def tokens(self, service: str, credits: float) -> int:
         return math.ceil(credits * self.service(service).tokens_per_credit - 1e-9)
@@ -127,10 +146,10 @@ class Pricing:
         return tokens / price.tokens_per_credit * price.usd_per_credit
 
 
-def _credits(rule: PriceRule, params: Mapping[str, Any]) -> float:
+def _units_and_credits(rule: PriceRule, params: Mapping[str, Any]) -> tuple[str, float, float]:
     raw = params.get(rule.param) if rule.param else None
     if rule.per == "request":
-        return rule.credits
+        return "request", 1.0, rule.credits
     if rule.per == "character":
         units = float(len(raw)) if isinstance(raw, str) else 0.0
     elif raw is not None:
@@ -138,10 +157,11 @@ def _credits(rule: PriceRule, params: Mapping[str, Any]) -> float:
     elif rule.default is not None:
         units = rule.default / rule.scale
     elif rule.flat is not None:
-        return rule.flat
+        return "request", 1.0, rule.flat
     else:
         raise PricingError(f"the request has no {rule.param!r} and its price has no default")
-    return max(units, rule.minimum) * rule.credits
+    units = max(units, rule.minimum)
+    return rule.per, units, units * rule.credits
 
 
 # ---------------------------------------------------------------- PRICING_FILE
@@ -222,6 +242,9 @@ def _merge(current: _Merged, values: Any, where: str) -> _Merged:
         elif f.name == "param":
             if value is not None and not isinstance(value, str):
                 raise ValueError(f"{where}.param must be a string")
+        elif f.name == "fixed":
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}.fixed must be true or false, got {value!r}")
         elif value is not None and (
             isinstance(value, bool) or not isinstance(value, int | float) or value < 0
         ):
