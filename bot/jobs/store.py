@@ -81,6 +81,9 @@ class JobStore:
                 "interaction_expires_at": spec.interaction_expires_at,
                 "application_id": spec.application_id,
                 "status_message_id": spec.status_message_id,
+                "role_ids_json": json.dumps([int(r) for r in spec.role_ids]),
+                "visibility": spec.visibility,
+                "upload_limit": spec.upload_limit,
             },
         )
         job = await self.get(spec.job_id)

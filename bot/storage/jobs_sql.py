@@ -16,18 +16,21 @@ JOB_COLUMNS = """
     error_message, output_path, output_format, output_size, output_duration_s,
     compressed, file_deleted_at, interaction_token, interaction_expires_at,
     application_id, status_message_id, result_message_id, delivery_attempts,
-    ledger_action, ledger_done_at, provider_request_id, usd_reported
+    ledger_action, ledger_done_at, provider_request_id, usd_reported, role_ids_json,
+    visibility, upload_limit
 """
 
 INSERT_JOB = """
 INSERT INTO jobs (
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
     estimate_tokens, state, created_at, queued_at,
-    interaction_token, interaction_expires_at, application_id, status_message_id
+    interaction_token, interaction_expires_at, application_id, status_message_id,
+    role_ids_json, visibility, upload_limit
 ) VALUES (
     :id, :guild_id, :channel_id, :user_id, :kind, :service, :model, :params_json,
     :estimate_tokens, 'queued', :now, :now,
-    :interaction_token, :interaction_expires_at, :application_id, :status_message_id
+    :interaction_token, :interaction_expires_at, :application_id, :status_message_id,
+    :role_ids_json, :visibility, :upload_limit
 )
 """
 
