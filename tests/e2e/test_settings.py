@@ -3,6 +3,7 @@ with the provider simulator behind, so "no provider request" is counted at the p
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import discord
@@ -225,3 +226,26 @@ def test_every_settings_subcommand_checks_at_run_time() -> None:
     assert len(commands) == 11
     assert [c.qualified_name for c in commands if not c.checks] == []
     assert SettingsCog.settings.default_permissions == discord.Permissions(manage_guild=True)
+
+
+async def test_a_private_result_past_its_token_goes_by_direct_message(
+    foley: Foley, fake_discord: FakeDiscord
+) -> None:
+    await private(foley, "prefs private", MEMBER_ID, enabled=True)
+    foley.sim.timings.models["stable-audio"].generating_s = 1.5
+    inter = await foley.invoke("music", MEMBER_ID, prompt="rain", duration=5)
+    await inter.wait_response(timeout=10)
+    for _ in range(200):  # the job is started (its private reply exists) …
+        if await foley.services.generation.recent_for(GUILD_ID, MEMBER_ID, 1):
+            break
+        await asyncio.sleep(0.02)
+    inter.expire()  # … then the 15 minutes are over (or a restart outlived them)
+
+    def dm() -> FakeMessage | None:
+        return next((m for m in fake_discord.direct_messages(MEMBER_ID) if m.attachments), None)
+
+    message = await fake_discord.wait_for(dm, 30, "the result by direct message")
+    assert "private result" in message.content and "expired" in message.content
+    public = fake_discord.channel_messages(TEXT_CHANNEL_ID, include_ephemeral=False)
+    assert not any(m.attachments or m.embeds for m in public), "posted publicly"
+    assert not fake_discord.direct_messages(OTHER_MEMBER_ID)
