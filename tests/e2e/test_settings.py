@@ -16,7 +16,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_state import FakeMessage
 from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, OTHER_MEMBER_ID, OWNER_ID, TEXT_CHANNEL_ID
 
-COMMANDS = ("music", "say", "sfx", "settings", "prefs", "quota", "usage")
+COMMANDS = ("music", "say", "sfx", "settings", "prefs", "quota", "usage", "about")
 MUSIC_CHANNEL_ID = 1201
 VOICE_ROLE_ID = 3201
 LOG_CHANNEL_ID = 1202
@@ -182,6 +182,18 @@ async def test_defaults_model_show_and_reset(foley: Foley) -> None:
     assert "`default.model`: stable-audio (built-in default)" in shown
     refused = await private(foley, "settings reset", OWNER_ID, key="nonsense")
     assert "isn't a setting" in refused
+
+
+async def test_about_shows_what_moderators_changed(foley: Foley) -> None:
+    assert "This server's settings" not in await private(foley, "about", MEMBER_ID)
+    await private(foley, "settings limit", OWNER_ID, command="sfx", max_duration=4)
+    await private(foley, "settings visibility", OWNER_ID, mode="spoiler")
+    about = await private(foley, "about", MEMBER_ID)
+    assert "`sfx.max_duration`: 4 seconds" in about and "`visibility`: spoiler" in about
+    # spoiler: the file is posted behind a spoiler; without a duration, the cap applies.
+    message = await result(foley, "sfx", MEMBER_ID, prompt="a gong")
+    assert message.attachments[0].filename.startswith("SPOILER_")
+    assert foley.sim.requests_for("elevenlabs", "sfx")[-1].json["duration_seconds"] == 4
 
 
 async def test_members_cannot_change_settings_and_changes_are_audited(
