@@ -6,7 +6,6 @@ adapter, the CLI and the tests can all import these types freely.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -151,18 +150,6 @@ class Job:
         if self.output_path is None or self.file_deleted_at is not None:
             return None
         return Path(self.output_path)
-
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        data = dict(row)
-        data["kind"] = JobKind(data["kind"])
-        data["state"] = JobState(data["state"])
-        data["params"] = json.loads(data.pop("params_json"))
-        data["role_ids"] = tuple(int(r) for r in json.loads(data.pop("role_ids_json", "[]")))
-        data["compressed"] = bool(data["compressed"])
-        action = data.get("ledger_action")
-        data["ledger_action"] = LedgerAction(action) if action else None
-        return cls(**data)
 
 
 def displayed_cost(job: Job, to_tokens: Callable[[str, str, float], float] | None) -> int:
