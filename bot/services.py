@@ -127,7 +127,18 @@ class Services:
             options=engine_options,
         )
         moderation = Moderation(db)
-        server_settings = SettingsService(db)
+
+        async def voice_ids() -> set[str] | None:
+            # /settings defaults voice and /prefs voice keep only the account's voices.
+            provider = providers.get("elevenlabs")
+            if provider is None or not provider.enabled:
+                return None
+            try:
+                return {v.voice_id for v in await provider.list_voices()}
+            except ProviderError:
+                return None  # cannot check now: keep the id; /say reports a wrong one
+
+        server_settings = SettingsService(db, voice_ids=voice_ids)
         generation = GenerationService(
             settings, providers, breakers, pricing, ledger, moderation, engine, calibration,
             server_settings,

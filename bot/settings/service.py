@@ -37,6 +37,8 @@ AUDIT_ACTION = "settings.change"
 BUILTIN = "built-in default"
 SERVER = "server setting"
 Write = Callable[[aiosqlite.Connection], Awaitable[None]]
+# The account's voice ids, or None when they cannot be read right now (then any id is kept).
+VoiceIds = Callable[[], Awaitable[set[str] | None]]
 
 
 @dataclass(frozen=True)
@@ -117,10 +119,21 @@ def _command(command: str, scopes: tuple[str, ...] = COMMAND_SCOPES) -> str:
 
 
 class SettingsService:
-    def __init__(self, db: Database, *, clock: Clock = utcnow) -> None:
+    def __init__(
+        self, db: Database, *, clock: Clock = utcnow, voice_ids: VoiceIds | None = None
+    ) -> None:
         self.db = db
         self.store = SettingsStore(db)
         self.clock = clock
+        self.voice_ids = voice_ids
+
+    async def _check_voice(self, voice: str) -> None:
+        known = await self.voice_ids() if self.voice_ids is not None else None
+        if known is not None and voice not in known:
+            raise UserError(
+                f"I can't find the voice `{voice}` on the account. "
+                "Pick one from the list as you type."
+            )
 
     # ------------------------------------------------------------- reads
     async def server(self, guild_id: int) -> ServerSettings:
@@ -218,6 +231,8 @@ class SettingsService:
             _valid_music_model(value, server)
         if name == "tts_model" and value is not None:
             _valid_tts_model(value)
+        if name == "voice" and value is not None:
+            await self._check_voice(value)
         if name == "visibility" and value is not None and value not in VISIBILITIES:
             raise UserError(f"`visibility` must be one of: {', '.join(VISIBILITIES)}.")
         key = "visibility" if name == "visibility" else f"default.{name}"
@@ -252,6 +267,8 @@ class SettingsService:
             _valid_music_model(value, await self.server(guild_id))
         if name == "tts_model" and value is not None:
             _valid_tts_model(value)
+        if name == "voice" and value is not None:
+            await self._check_voice(value)
         await sql.set_pref(self.db, guild_id, user_id, name, value)
         self.store.changed(guild_id)
 

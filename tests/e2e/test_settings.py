@@ -16,7 +16,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_state import FakeMessage
 from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, OTHER_MEMBER_ID, OWNER_ID, TEXT_CHANNEL_ID
 
-COMMANDS = ("music", "say", "sfx", "settings", "prefs", "quota", "usage", "about")
+COMMANDS = ("music", "say", "sfx", "play", "settings", "prefs", "quota", "usage", "about")
 MUSIC_CHANNEL_ID = 1201
 VOICE_ROLE_ID = 3201
 LOG_CHANNEL_ID = 1202
@@ -32,7 +32,7 @@ async def private(foley: Foley, name: str, user_id: int, channel_id: int = TEXT_
         msg = inter.original_message()
         if msg is not None and not msg.loading and msg.ephemeral:
             return msg
-        return next((m for m in inter.followups() if m.ephemeral), None)
+        return next((m for m in inter.followups if m.ephemeral), None)
 
     message = await foley.fake.wait_for(answer, 10, f"/{name}'s private reply")
     return message.content
@@ -105,6 +105,12 @@ async def test_command_switch_and_role(foley: Foley, fake_discord: FakeDiscord) 
     fake_discord.guilds[GUILD_ID].members[OTHER_MEMBER_ID].roles.append(VOICE_ROLE_ID)
     await result(foley, "say", OTHER_MEMBER_ID, text="hello")
 
+    # /play follows the same rules (SettingsService.check), before it looks for voice.
+    assert "Join a voice channel" in await private(foley, "play", OTHER_MEMBER_ID)
+    await private(foley, "settings command", OWNER_ID, command="play", enabled=False)
+    refused = await private(foley, "play", OTHER_MEMBER_ID)
+    assert "/play is switched off" in refused and "`play.enabled`" in refused
+
 
 async def test_limits_and_disabled_models(foley: Foley) -> None:
     text = await private(foley, "settings limit", OWNER_ID, command="music", max_duration=20)
@@ -120,6 +126,12 @@ async def test_limits_and_disabled_models(foley: Foley) -> None:
     # No duration given: the built-in 30 s is capped to the limit, not refused.
     await result(foley, "music", MEMBER_ID, prompt="rain")
     assert foley.sim.requests_for("aimlapi", "submit")[0].json["seconds_total"] == 20
+
+    await private(foley, "settings limit", OWNER_ID, command="music", max_steps=50)
+    refused = await private(foley, "music", MEMBER_ID, prompt="rain", steps=60)
+    assert "limits /music to 50 steps" in refused
+    await result(foley, "music", MEMBER_ID, prompt="rain", duration=5)
+    assert foley.sim.requests_for("aimlapi", "submit")[-1].json["steps"] == 50
 
     await private(foley, "settings limit", OWNER_ID, command="say", max_chars=5)
     refused = await private(foley, "say", MEMBER_ID, text="far too long")
@@ -151,6 +163,8 @@ async def test_voice_resolution_explicit_preference_server_default(foley: Foley)
     def last_voice() -> str:
         return foley.sim.requests_for("elevenlabs", "tts")[-1].path.rsplit("/", 1)[-1]
 
+    refused = await private(foley, "prefs voice", MEMBER_ID, voice="noSuchVoice")
+    assert "can't find the voice `noSuchVoice`" in refused
     await private(foley, "settings defaults", OWNER_ID, voice=server_voice)
     await result(foley, "say", MEMBER_ID, text="one")
     assert last_voice() == server_voice  # no preference: the server default
