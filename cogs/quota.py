@@ -24,7 +24,7 @@ from bot.quotas import render as r
 from bot.quotas.blocklist import MAX_PATTERN_LENGTH, rule_key
 from bot.services import Services
 from cogs import quota_views as views
-from cogs.checks import manage_guild_only, moderator_only
+from cogs.checks import manage_guild_only, member_context, moderator_only
 
 MAX_TOKENS = 10**12  # well inside Discord's integer option range (±2^53)
 Amount = app_commands.Range[int, -1, MAX_TOKENS]
@@ -71,7 +71,7 @@ class QuotaCog(commands.Cog):
     async def usage(self, interaction: discord.Interaction) -> None:
         guild_id = views.guild_id_of(interaction)
         summary = await self.services.ledger.usage(
-            guild_id, interaction.user.id, _role_ids(interaction.user)
+            guild_id, interaction.user.id, member_context(interaction).role_ids
         )
         text = views.usage_text(summary, self.period, views.pricer(self.services.pricing))
         await views.reply(interaction, text)

@@ -15,6 +15,7 @@ from discord.ext import commands
 
 from bot.client import FoleyBot
 from bot.errors import UserError
+from bot.quotas.render import cap_lines
 from bot.settings.model import COMMAND_SCOPES, COMMANDS, LIMITS, VISIBILITIES
 from bot.settings.resolve import music_model_names, tts_model_names
 from bot.settings.service import BUILTIN, Change, SettingsService, setting_keys
@@ -66,7 +67,7 @@ class SettingsCog(commands.Cog):
         for s in shown:
             where = "built-in default" if s.source == BUILTIN else "server setting"
             lines.append(f"`{s.key}`: {s.value} ({where})")
-        await views.reply(interaction, "\n".join(lines))
+        await views.reply(interaction, cap_lines(lines))
 
     @settings.command(name="allow-channel", description="Only allow a command in these channels")
     @app_commands.describe(command="Which command", channel="A channel where it works")

@@ -172,7 +172,14 @@ class JobPresenter:
             job = await self.services.engine.get(update.job_id)
             if job is not None and job.status_message_id is not None:
                 text = status_text(job, messages.failure_text(job))
-                await self.edit(job, content=text, view=None, embed=None)
+                try:
+                    await self.edit(job, content=text, view=None, embed=None)
+                except LookupError:
+                    if job.visibility != "private":
+                        raise
+                    # Its private reply is out of reach: tell the member directly.
+                    user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+                    await user.send(content=text)
             return
         # Queue moves and polls republish often; the row's prompt, message ids and
         # token do not change, so one read per job is enough.

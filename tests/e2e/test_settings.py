@@ -10,6 +10,7 @@ import discord
 import pytest
 
 from bot.settings.service import BUILTIN
+from bot.simulator.faults import Fault
 from cogs.checks import NOT_MODERATOR
 from tests.e2e.harness import Foley, running_foley
 from tests.fakes.discord_server import FakeDiscord
@@ -275,3 +276,25 @@ async def test_a_private_result_past_its_token_goes_by_direct_message(
     public = fake_discord.channel_messages(TEXT_CHANNEL_ID, include_ephemeral=False)
     assert not any(m.attachments or m.embeds for m in public), "posted publicly"
     assert not fake_discord.direct_messages(OTHER_MEMBER_ID)
+
+
+async def test_a_private_failure_past_its_token_is_told_by_direct_message(
+    foley: Foley, fake_discord: FakeDiscord
+) -> None:
+    await private(foley, "prefs private", MEMBER_ID, enabled=True)
+    foley.sim.faults.add(Fault(service="elevenlabs", op="sfx", kind="invalid_key", delay=1.0))
+    inter = await foley.invoke("sfx", MEMBER_ID, prompt="a bell")
+    await inter.wait_response(timeout=10)
+    for _ in range(200):
+        if await foley.services.generation.recent_for(GUILD_ID, MEMBER_ID, 1):
+            break
+        await asyncio.sleep(0.02)
+    inter.expire()
+
+    def dm() -> FakeMessage | None:
+        return next(iter(fake_discord.direct_messages(MEMBER_ID)), None)
+
+    message = await fake_discord.wait_for(dm, 30, "the failure by direct message")
+    assert "rejected the bot's API key" in message.content
+    public = fake_discord.channel_messages(TEXT_CHANNEL_ID, include_ephemeral=False)
+    assert public == []
