@@ -74,7 +74,7 @@ def test_displayed_cost_prefers_settled_then_reported_then_estimate() -> None:
     assert displayed_cost(_job(credits_reported=100.0), None) == 500
 
 
-def test_the_result_job_and_finisher_use_the_one_cost_rule() -> None:
+def test_the_result_status_job_and_finisher_use_the_one_cost_rule() -> None:
     users = {
         "cogs/ui/presenter.py": 0,
         "cogs/results.py": 0,
@@ -89,6 +89,9 @@ def test_the_result_job_and_finisher_use_the_one_cost_rule() -> None:
             if isinstance(node, ast.Compare) and "actual_tokens" in ast.unparse(node.left):
                 raise AssertionError(f"{name}:{node.lineno} computes a cost of its own")
     assert all(users.values()), users
+    # The status line shows the cost it is given, never a field of its own choosing.
+    render = ast.unparse(_tree(ROOT / "cogs/ui/render.py"))
+    assert "estimate_tokens" not in render and "actual_tokens" not in render
 
 
 def test_upload_limit_takes_the_interactions_value_when_there_is_one() -> None:

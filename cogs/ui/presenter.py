@@ -171,7 +171,7 @@ class JobPresenter:
             # A fresh read: the failure text needs the final error and refund.
             job = await self.services.engine.get(update.job_id)
             if job is not None and job.status_message_id is not None:
-                text = status_text(job, messages.failure_text(job))
+                text = status_text(job, messages.failure_text(job), self._cost(job))
                 try:
                     await self.edit(job, content=text, view=None, embed=None)
                 except LookupError:
@@ -188,7 +188,7 @@ class JobPresenter:
         job = shown.job
         if job is None or job.status_message_id is None:
             return
-        text = status_text(job, messages.state_line(update))
+        text = status_text(job, messages.state_line(update), self._cost(job))
         if text == shown.last_text:
             return
         shown.last_text, shown.last_at = text, time.monotonic()
@@ -212,8 +212,7 @@ class JobPresenter:
         limit = upload_limit(job.upload_limit, guild.filesize_limit if guild else None)
         upload = await prepare_upload(self.services.ffmpeg, path, limit, workdir)
         remaining = await self._remaining(job)
-        cost = displayed_cost(job, self.services.pricing.actual_tokens)
-        embed = result_embed(job, cost, remaining, upload.note)
+        embed = result_embed(job, self._cost(job), remaining, upload.note)
         spoiler = job.visibility == "spoiler"
 
         def files() -> list[discord.File]:
@@ -271,6 +270,9 @@ class JobPresenter:
             files=files(),
             view=view,
         )
+
+    def _cost(self, job: Job) -> int:
+        return displayed_cost(job, self.services.pricing.actual_tokens)
 
     async def _remaining(self, job: Job) -> int | None:
         if job.guild_id is None:
