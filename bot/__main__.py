@@ -100,7 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(require_token=verb not in _TOKENLESS)
     except ConfigError as exc:
         return _config_error(exc)
-    setup_logging(settings.log_level, settings.secrets())
+    redactor = setup_logging(settings.log_level, settings.secrets())
+    if verb == "check" and settings.log_level != "DEBUG":
+        # check's report is its output; INFO lines (the voice the client picked, …)
+        # would only repeat it out of order on stderr.
+        for handler in logging.getLogger().handlers:
+            if redactor in handler.filters:
+                handler.setLevel(logging.WARNING)
     runner: Callable[[], Awaitable[int]]
     if verb == "run":
         runner = lambda: _run(settings)  # noqa: E731
