@@ -61,19 +61,19 @@ class Timings:
 
     models: dict[str, ModelTiming] = field(
         default_factory=lambda: {
-            # 3 + 12 + 0.5 × 30 s + 0.25 × 100 steps = 55 s at the defaults.
+            # 3 + 13 + 0.3 × 30 s + 0.3 × 100 steps = 55 s at the defaults.
             "stable-audio": ModelTiming(
-                queued_s=3.0, generating_s=12.0, per_second_s=0.5, per_step_s=0.25, jitter=0.2
+                queued_s=3.0, generating_s=13.0, per_second_s=0.3, per_step_s=0.3, jitter=0.2
             ),
-            # 3 + 20 + 0.15 × length: 24.5 s for 10 s of music, 68 s for 300 s.
+            # 3 + 24 + 0.15 × length: 28.5 s for 10 s of music, 72 s for 300 s.
             "elevenlabs/eleven_music": ModelTiming(
-                queued_s=3.0, generating_s=20.0, per_second_s=0.15, jitter=0.2
+                queued_s=3.0, generating_s=24.0, per_second_s=0.15, jitter=0.2
             ),
         }
     )
     default_model: ModelTiming = field(
         default_factory=lambda: ModelTiming(
-            queued_s=3.0, generating_s=20.0, per_second_s=0.15, jitter=0.2
+            queued_s=3.0, generating_s=24.0, per_second_s=0.15, jitter=0.2
         )
     )
     tts_latency_s: float = 0.4  # time to first byte of a text-to-speech reply
