@@ -106,12 +106,14 @@ def shape_of(request: GenerationRequest) -> str:
 @dataclass(frozen=True)
 class PollPolicy:
     first_delay: float = 1.0
-    sparse: float = 4.0
+    sparse: float = 6.0
     dense: float = 1.0
     # A wide window (little known) is polled up to this far apart, so a job costs
     # about ``budget`` polls per second of its expected duration.
     dense_max: float = 1.5
-    budget: float = 0.45
+    budget: float = 0.4
+    late_q: float = 0.8
+    late_cold: float = 1.2
     tail: float = 2.0
     margin: float = 1.0
     min_samples: int = 5
@@ -129,7 +131,8 @@ class PollPolicy:
         """Every duration × ``factor`` (a benchmark on a compressed timescale)."""
         return PollPolicy(
             self.first_delay * factor, self.sparse * factor, self.dense * factor,
-            self.dense_max * factor, self.budget / factor, self.tail * factor,
+            self.dense_max * factor, self.budget / factor, self.late_q, self.late_cold,
+            self.tail * factor,
             self.margin * factor, self.min_samples, self.window_q, self.prior_low,
             self.prior_high, self.few_spread, self.first_poll_min_lo * factor,
         )  # fmt: skip
@@ -160,7 +163,8 @@ class Forecast:
         return cls(expected, values, source if values else "prior")
 
     def enough(self, policy: PollPolicy = DEFAULT_POLICY) -> bool:
-        return len(self.ratios) >= policy.min_samples
+        """This shape's own history is enough to trust its quantiles."""
+        return self.source != "model" and len(self.ratios) >= policy.min_samples
 
     def median(self, policy: PollPolicy = DEFAULT_POLICY) -> float:
         return self.expected * (_quantile(self.ratios, 0.5) if self.ratios else 1.0)
@@ -173,6 +177,10 @@ class Forecast:
         elif r:
             mid, spread = _quantile(r, 0.5), policy.few_spread
             lo, hi = min(r[0], mid * (1 - spread)), max(r[-1], mid * (1 + spread))
+            if self.source == "model":
+                # Other shapes' ratios shift the window but do not narrow it: the
+                # prior's slope may be off, so a new length can land anywhere in it.
+                lo, hi = min(lo, policy.prior_low), max(hi, policy.prior_high)
         else:
             lo, hi = policy.prior_low, policy.prior_high
         return max(0.0, self.expected * lo - policy.margin), self.expected * hi + policy.margin
@@ -185,19 +193,24 @@ def fallback_duration(is_async: bool) -> float:
 def dense_interval(forecast: Forecast, policy: PollPolicy = DEFAULT_POLICY) -> float:
     """The poll interval inside the window: ``dense``, or wider when the window is wide.
 
-    A job finishing around its median costs ~``lo / sparse`` polls before the
-    window and ``(median - lo) / interval`` inside it; the interval is the
-    smallest that keeps that within ``budget`` × median, capped at ``dense_max``.
+    A job finishing at ``late`` (a late-but-likely completion: the ratios'
+    ``late_q`` quantile, or ``late_cold`` × the prior without history) costs
+    ~``lo / sparse`` polls before the window and ``(late - lo) / interval`` in
+    it; the interval is the smallest that keeps that within ``budget`` ×
+    ``late``, capped at ``dense_max`` (and never sparser than ``sparse``).
     """
     lo, _ = forecast.window(policy)
-    median = forecast.median(policy)
-    spare = policy.budget * median - lo / policy.sparse - 1
+    if forecast.enough(policy):
+        late = forecast.expected * _quantile(forecast.ratios, policy.late_q)
+    else:
+        late = forecast.median(policy) * policy.late_cold
     widest = max(policy.dense, min(policy.dense_max, policy.sparse))
-    if median <= lo:
+    if late <= lo:
         return policy.dense
+    spare = policy.budget * late - lo / policy.sparse - 1
     if spare <= 0:
         return widest
-    return min(widest, max(policy.dense, (median - lo) / spare))
+    return min(widest, max(policy.dense, (late - lo) / spare))
 
 
 def next_poll_delay(

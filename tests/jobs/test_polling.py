@@ -23,6 +23,12 @@ from bot.jobs.polling import (
 from bot.providers.base import GenerationRequest, JobKind
 from bot.simulator.config import Timings
 
+# The schedule before issue 13: 4 s sparse, 1 s dense inside p10–p90 (or the
+# prior ×0.7–1.3), always an early poll, one history per model in raw seconds.
+BEFORE = PollPolicy(
+    sparse=4.0, dense_max=1.0, window_q=0.1, prior_low=0.7, prior_high=1.3, first_poll_min_lo=0.0
+)
+
 
 def request(model: str = "stable-audio", **params: object) -> GenerationRequest:
     return GenerationRequest(JobKind.MUSIC, model, {"prompt": "x", **params})
@@ -109,7 +115,7 @@ def test_window_is_wide_around_the_prior_then_follows_the_history() -> None:
 
 def test_a_short_job_without_history_is_noticed_at_once_not_seconds_late() -> None:
     """Issue 13: a fixed 55 s prior polls a 6 s job at 1, 5, 9 s (noticed ~3 s late)."""
-    polls_before, late_before = simulate_polls(6.0, Forecast(55.0))
+    polls_before, late_before = simulate_polls(6.0, Forecast(55.0), BEFORE)
     assert late_before == pytest.approx(3.0)
     polls, late = simulate_polls(6.0, Forecast(6.0))  # a prior that knows the shape
     assert late <= DEFAULT_POLICY.dense_max and late < late_before / 2
@@ -130,7 +136,6 @@ def test_mixed_length_history_no_longer_polls_every_job_every_second() -> None:
     # Before: one history per model in raw seconds, the same p10–p90 window and
     # 1 s dense polling for every job.
     per_model = Forecast.of(1.0, [d for _, d in past])
-    before = PollPolicy(dense_max=1.0, window_q=0.1, first_poll_min_lo=0.0)
     # Now: the ratio to each job's own prior, kept per shape.
     per_shape = {
         shape_of(r): Forecast.of(
@@ -142,7 +147,7 @@ def test_mixed_length_history_no_longer_polls_every_job_every_second() -> None:
     polls_before, polls_now, rates_now, late_now = [], [], [], []
     for r in (long,) * 200:
         done = took(r)
-        polls, _ = simulate_polls(done, per_model, before)
+        polls, _ = simulate_polls(done, per_model, BEFORE)
         polls_before.append(polls)
         polls, late = simulate_polls(done, per_shape[shape_of(r)])
         polls_now.append(polls)
