@@ -16,14 +16,18 @@ asked (the length, and stable-audio's steps), so we forecast each job from:
 
 The schedule for one job, given its window [lo, hi] (seconds since submit):
 
-- poll once soon after submit (``first_delay``) when the job is long enough
-  for that to be cheap: bad requests fail fast;
-- sparsely (``sparse``) while completion is unlikely, landing on ``lo``;
-- densely (``dense``) inside the window, so a job is noticed within about
-  half a second on average;
+- poll once soon after submit (``first_delay``) when the window opens late
+  enough for that to be cheap: bad requests fail fast;
+- sparsely (``sparse``, 6 s) while completion is unlikely, landing on ``lo``;
+- inside the window every ``dense`` (1 s) when the shape's history is tight,
+  up to ``dense_max`` (1.5 s) when the window is wide (cold, or a new shape),
+  sized so a job costs about ``budget`` polls per second — a job is noticed
+  within about half the interval, never after a multi-second gap;
 - past the window (an unusually slow job) relax gradually towards ``tail``.
-  The window is wide when little is known (``prior_low``..``prior_high`` of
-  the prior), so no multi-second gap is left while the job may be done.
+
+Without history the window is ``prior_low``..``prior_high`` × the prior, wide
+because the prior may be off; a shape with no history of its own takes its
+model's ratios, which shift that window but do not narrow it.
 
 Everything here is pure (no I/O, no clock) so it can be tested and benchmarked.
 """

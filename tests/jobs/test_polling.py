@@ -113,6 +113,17 @@ def test_window_is_wide_around_the_prior_then_follows_the_history() -> None:
     assert dense_interval(warm) == DEFAULT_POLICY.dense
 
 
+def test_model_history_shifts_a_new_shapes_window_but_never_narrows_it() -> None:
+    ratios = (1.18, 1.19, 1.2, 1.2, 1.21, 1.22)  # other lengths ran 20 % over their prior
+    cold, model = Forecast(60.0), Forecast(60.0, ratios, "model")
+    shape = Forecast(60.0, ratios, "shape")
+    assert not model.enough() and shape.enough()
+    assert model.median() == shape.median() == pytest.approx(72.0)  # the ETA moves
+    (clo, chi), (mlo, mhi), (slo, shi) = cold.window(), model.window(), shape.window()
+    assert mlo == clo and mhi > chi  # still from 0.6 × prior, reaching further out
+    assert clo < slo < 72 < shi < chi  # only the shape's own history narrows it
+
+
 def test_a_short_job_without_history_is_noticed_at_once_not_seconds_late() -> None:
     """Issue 13: a fixed 55 s prior polls a 6 s job at 1, 5, 9 s (noticed ~3 s late)."""
     polls_before, late_before = simulate_polls(6.0, Forecast(55.0), BEFORE)
