@@ -37,7 +37,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.generation.requests import requested_seconds
 from bot.providers.base import GenerationRequest
@@ -133,13 +133,13 @@ class PollPolicy:
 
     def scaled(self, factor: float) -> PollPolicy:
         """Every duration × ``factor`` (a benchmark on a compressed timescale)."""
-        return PollPolicy(
-            self.first_delay * factor, self.sparse * factor, self.dense * factor,
-            self.dense_max * factor, self.budget / factor, self.late_q, self.late_cold,
-            self.tail * factor,
-            self.margin * factor, self.min_samples, self.window_q, self.prior_low,
-            self.prior_high, self.few_spread, self.first_poll_min_lo * factor,
-        )  # fmt: skip
+        seconds = ("first_delay", "sparse", "dense", "dense_max", "tail", "margin")
+        return replace(
+            self,
+            **{name: getattr(self, name) * factor for name in seconds},
+            budget=self.budget / factor,  # polls per second
+            first_poll_min_lo=self.first_poll_min_lo * factor,
+        )
 
 
 DEFAULT_POLICY = PollPolicy()
