@@ -138,9 +138,14 @@ INSERT OR IGNORE INTO model_durations (job_id, service, model, duration_s, recor
 VALUES (:job_id, :service, :model, :duration_s, :now)
 """
 
+# Each duration with the request it answered (its shape and prior are recomputed
+# from the parameters, so changing the buckets or the prior needs no migration).
+# A duration whose job row is gone comes back with NULL kind and parameters.
 SELECT_DURATIONS = """
-SELECT duration_s FROM model_durations WHERE service = ? AND model = ?
-ORDER BY recorded_at DESC LIMIT ?
+SELECT d.duration_s, j.kind, j.params_json
+FROM model_durations AS d LEFT JOIN jobs AS j ON j.id = d.job_id
+WHERE d.service = ? AND d.model = ?
+ORDER BY d.recorded_at DESC LIMIT ?
 """
 
 SELECT_DURATION_MODELS = "SELECT DISTINCT service, model FROM model_durations"
