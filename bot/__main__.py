@@ -1,9 +1,9 @@
 """Composition root and command-line verbs.
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
-``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``, ``dashboard-link``. Nothing
-happens at import time: settings are read, resources opened and the bot built only
-inside :func:`main`.
+``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``,
+``dashboard-link``. Nothing happens at import time: settings are read, resources
+opened and the bot built only inside :func:`main`.
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@
         names.forEach(function (n) { series[n][r[0]] = Number(r[headers.indexOf(n)]); });
       });
     }
+    days.sort();
+    if (days.length === 1) {  // one point gives uPlot no range: show the day before too
+      var before = new Date(Date.parse(days[0] + "T00:00:00Z") - 86400000);
+      days.unshift(before.toISOString().slice(0, 10));
+    }
     var xs = days.map(function (d) { return Date.parse(d + "T00:00:00Z") / 1000; });
     var data = [xs].concat(names.map(function (n) {
       return days.map(function (d) { return series[n][d] || 0; });
