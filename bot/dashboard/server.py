@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
@@ -30,10 +31,22 @@ HERE = Path(__file__).parent
 COOKIE = "foley_session"
 SESSION_KEY = web.RequestKey("session", Session)
 PUBLIC_PATHS = ("/signin",)
-CSP = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-    "media-src 'self' https:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+# Audio of a job whose file is gone plays from its Discord attachment (a redirect).
+DISCORD_MEDIA = ("https://cdn.discordapp.com", "https://media.discordapp.net")
+
+
+def content_security_policy(settings: Settings) -> str:
+    media = list(DISCORD_MEDIA)
+    if settings.discord_api_base_url:  # a Discord stand-in serves its attachments itself
+        parts = urlsplit(settings.discord_api_base_url)
+        media.append(f"{parts.scheme}://{parts.netloc}")
+    return (
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        f"media-src 'self' {' '.join(media)}; form-action 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'"
+    )
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -59,6 +72,7 @@ class DashboardServer:
         self.auth: Auth | None = None
         # Through self.clock, so a test can move time for everything at once.
         self.limiter = RateLimiter(services.db, clock=lambda: self.clock())
+        self.csp = content_security_policy(services.settings)
         self._runner: web.AppRunner | None = None
         self.bound_port: int | None = None
 
@@ -133,9 +147,8 @@ class DashboardServer:
         self._secure(request, response)
         return response
 
-    @staticmethod
-    def _secure(request: web.Request, response: web.StreamResponse) -> None:
-        response.headers.setdefault("Content-Security-Policy", CSP)
+    def _secure(self, request: web.Request, response: web.StreamResponse) -> None:
+        response.headers.setdefault("Content-Security-Policy", self.csp)
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
         response.headers["Referrer-Policy"] = "no-referrer"  # sign-in links carry a token

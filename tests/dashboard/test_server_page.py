@@ -112,3 +112,22 @@ async def test_moderator_signs_in_reads_the_chart_plays_a_job_and_changes_an_all
         limits = await world.foley.services.policy.limits(GUILD_ID)
         assert [(x.target_id, x.tokens) for x in limits if x.scope == "user"] == [(MEMBER_ID, 5000)]
         await context.close()
+
+
+async def test_a_job_whose_file_is_gone_plays_from_its_discord_attachment(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path, browser
+) -> None:
+    async with dashboard_world(fake_discord, simulator, tmp_path) as world:
+        _, message = await run_to_result(world.foley, "sfx", prompt="thunder", duration=3)
+        job = (await world.foley.services.engine.store.recent(GUILD_ID, MEMBER_ID, 1))[0]
+        Path(job.output_path).unlink()  # retention removed the file; the message still has it
+        context = await browser.new_context()
+        page = await context.new_page()
+        seen: list[str] = []
+        page.on("response", lambda response: seen.append(response.url))
+        await page.goto(await world.link_for(MOD_ID))
+        played = await page.evaluate(PLAY_JS, f'li[data-job="{job.id}"] audio')
+        assert played["error"] is None and played["currentTime"] > 0
+        assert abs(played["duration"] - job.output_duration_s) < 0.1
+        assert message.attachments[0].url in seen  # played from Discord, not from disk
+        await context.close()
