@@ -25,6 +25,7 @@ LINK_TTL_S = 600.0
 SECRET_META_KEY = "dashboard_secret"
 OWNER = "owner"
 MODERATOR = "moderator"
+OAUTH = "oauth"
 
 Clock = Callable[[], float]
 
@@ -88,7 +89,7 @@ class Auth:
         """Open a session with a link token; returns (cookie value, session)."""
         nonce, _, signature = token.partition(".")
         row = await sql.get_link(self.db, _hash(nonce)) if nonce and signature else None
-        if row is None:
+        if row is None or row["kind"] == OAUTH:
             raise LinkRefused("This sign-in link is not valid.")
         expected = self._sign(nonce, row["kind"], row["guild_id"], row["user_id"])
         if not hmac.compare_digest(expected, signature):
@@ -111,6 +112,20 @@ class Auth:
             _hash(cookie), row["kind"], row["guild_id"], row["user_id"], csrf,
             now + self.session_ttl_s, now,
         )  # fmt: skip
+
+    async def open_oauth_state(self) -> str:
+        """A single-use ``state`` for one OAuth2 round trip (same table and expiry as links)."""
+        state = secrets.token_urlsafe(24)
+        await sql.insert_link(self.db, _hash(state), OAUTH, 0, 0, self.clock(), LINK_TTL_S)
+        return state
+
+    async def close_oauth_state(self, state: str) -> bool:
+        """True once for a state this dashboard issued, unused and younger than 10 minutes."""
+        row = await sql.get_link(self.db, _hash(state)) if state else None
+        if row is None or row["kind"] != OAUTH:
+            return False
+        async with self.db.transaction() as conn:
+            return await sql.use_link(conn, _hash(state), self.clock())
 
     async def session(self, cookie: str | None) -> Session | None:
         if not cookie:

@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 COOKIE = "foley_session"
 SESSION_KEY = web.RequestKey("session", Session)
-PUBLIC_PATHS = ("/signin",)
+PUBLIC_PATHS = ("/signin", "/oauth/start", "/oauth/callback")
 # Audio of a job whose file is gone plays from its Discord attachment (a redirect).
 DISCORD_MEDIA = ("https://cdn.discordapp.com", "https://media.discordapp.net")
 

@@ -3,6 +3,7 @@ a job's audio, changing an allowance (and the CSRF refusal)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 
@@ -120,7 +121,8 @@ async def test_a_job_whose_file_is_gone_plays_from_its_discord_attachment(
     async with dashboard_world(fake_discord, simulator, tmp_path) as world:
         _, message = await run_to_result(world.foley, "sfx", prompt="thunder", duration=3)
         job = (await world.foley.services.engine.store.recent(GUILD_ID, MEMBER_ID, 1))[0]
-        Path(job.output_path).unlink()  # retention removed the file; the message still has it
+        # Retention removed the file; the message still has it.
+        await asyncio.to_thread(Path(job.output_path).unlink)
         context = await browser.new_context()
         page = await context.new_page()
         seen: list[str] = []

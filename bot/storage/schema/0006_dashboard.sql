@@ -4,9 +4,10 @@
 -- Only hashes of the tokens are stored: a copy of the database opens no session.
 -- Plain types and no SQLite-only constructs, so the same DDL suits PostgreSQL.
 
+-- kind 'oauth': the state of one "Sign in with Discord" round trip (single use too).
 CREATE TABLE dashboard_links (
     link_hash  TEXT    PRIMARY KEY,      -- sha256 of the link's nonce
-    kind       TEXT    NOT NULL CHECK (kind IN ('moderator', 'owner')),
+    kind       TEXT    NOT NULL CHECK (kind IN ('moderator', 'owner', 'oauth')),
     guild_id   INTEGER NOT NULL,         -- 0 for the operator
     user_id    INTEGER NOT NULL,         -- 0 for the operator
     created_at REAL    NOT NULL,
