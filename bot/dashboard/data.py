@@ -65,7 +65,13 @@ async def daily_chart(services: Services, guild_id: int, days: int) -> Table:
 
 
 async def members(
-    services: Services, guild_id: int, *, query: str = "", sort: str = "spent", page: int = 1
+    services: Services,
+    guild_id: int,
+    *,
+    query: str = "",
+    sort: str = "spent",
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
 ) -> tuple[Table, int]:
     """This period's members (known to the ledger or the limits): usage as in /quota show."""
     ledger = services.ledger
@@ -80,9 +86,9 @@ async def members(
         found.append((user_id, s.allowance + s.granted, s.spent, s.remaining, s.blocked))
     key = MEMBER_SORTS.index(sort) if sort in MEMBER_SORTS else 2
     found.sort(key=lambda row: (row[key], row[0]), reverse=key != 0)
-    pages = max(1, -(-len(found) // PAGE_SIZE))
+    pages = max(1, -(-len(found) // page_size))
     page = min(max(1, page), pages)
-    shown = found[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    shown = found[(page - 1) * page_size : page * page_size]
     rows: list[list[Any]] = [
         [str(u), allowance, spent, remaining, "yes" if blocked else "no"]
         for u, allowance, spent, remaining, blocked in shown

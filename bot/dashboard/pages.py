@@ -298,7 +298,11 @@ class Pages:
         if name == "daily":
             return _csv(await data.daily_chart(self.services, guild_id, days))
         if name == "members":
-            table, _ = await data.members(self.services, guild_id, page=1)
+            q = request.query  # the search and order shown, every page
+            table, _ = await data.members(
+                self.services, guild_id, query=q.get("q", ""), sort=q.get("sort", "spent"),
+                page_size=10**9,
+            )  # fmt: skip
             return _csv(table)
         if name == "jobs":
             return _csv(data.jobs_table(await data.recent_jobs(self.services, guild_id)))

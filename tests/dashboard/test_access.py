@@ -156,3 +156,15 @@ async def test_sign_in_attempts_are_rate_limited(
             world.clock.now = (int(world.clock.now) // 600 + 1) * 600 + 0.5
             async with http.get(good, allow_redirects=False) as resp:
                 assert resp.status == 303
+
+
+async def test_dashboard_link_says_when_the_dashboard_is_off(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    from tests.e2e.harness import running_foley
+    from tests.fakes.fixtures import OWNER_ID
+
+    async with running_foley(fake_discord, simulator, tmp_path, commands=("dashboard",)) as foley:
+        text = await foley.reply_text("dashboard link", OWNER_ID)
+        assert text.startswith("(private) The dashboard is off")
+        assert "DASHBOARD_PORT" in text

@@ -112,6 +112,24 @@ async def test_moderator_signs_in_reads_the_chart_plays_a_job_and_changes_an_all
         assert wrong.status == 403
         limits = await world.foley.services.policy.limits(GUILD_ID)
         assert [(x.target_id, x.tokens) for x in limits if x.scope == "user"] == [(MEMBER_ID, 5000)]
+
+        # The members table and its CSV: allowance, spent, remaining as /quota show has them.
+        _, members = await read_table(page, "table-members")
+        usage = await world.foley.services.ledger.usage(GUILD_ID, MEMBER_ID, ())
+        expected = [str(MEMBER_ID), "5000", str(usage.spent), str(usage.remaining), "no"]
+        assert expected in members
+        csv = await context.request.get(f"{world.base_url}/g/{GUILD_ID}/export/members.csv")
+        assert ",".join(expected) in (await csv.text()).splitlines()
+
+        # Readable on a phone: nothing wider than the screen (tables scroll in place).
+        phone = await browser.new_context(viewport={"width": 390, "height": 844})
+        await phone.add_cookies([cookie])
+        small = await phone.new_page()
+        await small.goto(f"{world.base_url}/g/{GUILD_ID}")
+        width = await small.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390
+        await screenshot(small, "server-phone")
+        await phone.close()
         await context.close()
 
 
