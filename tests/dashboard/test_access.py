@@ -168,3 +168,30 @@ async def test_dashboard_link_says_when_the_dashboard_is_off(
         text = await foley.reply_text("dashboard link", OWNER_ID)
         assert text.startswith("(private) The dashboard is off")
         assert "DASHBOARD_PORT" in text
+
+
+async def test_a_second_dashboard_process_honours_sessions_and_links(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    from bot.dashboard import DashboardServer
+
+    async with dashboard_world(fake_discord, simulator, tmp_path) as world:
+        first = world.foley.bot.get_cog("DashboardCog").server
+        second = DashboardServer(world.foley.services, first.discord)  # same database
+        await second.start()
+        try:
+            link = await world.link_for(MOD_ID)  # made by the bot's dashboard
+            other = link.replace(world.base_url, f"http://127.0.0.1:{second.bound_port}")
+            async with aiohttp.ClientSession() as http:
+                async with http.get(other, allow_redirects=False) as resp:
+                    assert resp.status == 303  # the second one signs in with it
+                    cookie = resp.cookies["foley_session"].value
+                headers = {"Cookie": f"foley_session={cookie}"}
+                async with http.get(
+                    f"{world.base_url}/api/g/{GUILD_ID}/daily", headers=headers
+                ) as resp:
+                    assert resp.status == 200  # and the first honours the session
+                async with http.get(link, allow_redirects=False) as resp:
+                    assert resp.status == 403  # the link was used, whichever process saw it
+        finally:
+            await second.stop()
