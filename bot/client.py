@@ -32,6 +32,7 @@ EXTENSIONS = (
     "cogs.voice",
     "cogs.quota",
     "cogs.status",
+    "cogs.dashboard",
 )
 GLOBAL_HASH_KEY = "global_commands_hash"
 DISCORD_API = "https://discord.com/api/v10"

@@ -25,6 +25,7 @@ from .discord_state import (
     FakeUser,
     Json,
     MessageFlag,
+    OAuthState,
     Overwrite,
     Perm,
     RecordedRequest,
@@ -126,6 +127,7 @@ class DiscordStore:
         self.callback_deadline: float | None = 3.0
         self.base_url = ""  # http://127.0.0.1:PORT, set once the server listens
         self.changes = Notifier()
+        self.oauth = OAuthState()  # "Sign in with Discord": see discord_oauth.py
 
     # -- building the world ----------------------------------------------------------------
 
