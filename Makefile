@@ -47,6 +47,7 @@ lint: $(DEV)
 bench: $(DEV)
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python -m bench.jobs_bench
+	$(BIN)/python -m bench.poll_bench
 	$(BIN)/python bench/dispatch_bench.py
 
 clean:

@@ -35,6 +35,7 @@ EXTENSIONS = (
     "cogs.quota",
     "cogs.settings",
     "cogs.status",
+    "cogs.dashboard",
 )
 GLOBAL_HASH_KEY = "global_commands_hash"
 DISCORD_API = "https://discord.com/api/v10"

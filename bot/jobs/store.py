@@ -1,7 +1,7 @@
 """``JobStore``: typed access to the ``jobs`` and ``model_durations`` tables.
 
 Also :class:`DurationBook`, the in-memory cache of recent provider durations
-per model that the poll schedule and ETAs read on every poll.
+per request shape that the poll schedule and ETAs read on every poll.
 
 Every state change is one compare-and-set ``UPDATE`` in its own transaction;
 methods that change state return ``True`` only if this caller moved the row.
@@ -15,8 +15,19 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from bot.jobs.models import Job, JobSpec, JobState, LedgerAction
-from bot.jobs.polling import HISTORY_LIMIT, DurationHistory, default_duration
-from bot.providers.base import Provider
+from bot.jobs.polling import (
+    DEFAULT_POLICY,
+    HISTORY_LIMIT,
+    MODEL_HISTORY_LIMIT,
+    Forecast,
+    PollPolicy,
+    Prior,
+    Shape,
+    default_prior,
+    fallback_duration,
+    shape_of,
+)
+from bot.providers.base import GenerationRequest, JobKind, Provider
 from bot.storage import jobs_sql as sql
 from bot.storage.db import Database
 
@@ -168,7 +179,10 @@ class JobStore:
     ) -> None:
         await self._write(sql.insert_duration, job_id, service, model, duration_s, now)
 
-    async def durations(self, service: str, model: str, limit: int) -> list[float]:
+    async def durations(
+        self, service: str, model: str, limit: int
+    ) -> list[tuple[float, GenerationRequest | None]]:
+        """Newest first: each duration and the request it answered (None if unknown)."""
         return await sql.durations(self.db, service, model, limit)
 
     async def duration_models(self) -> list[tuple[str, str]]:
@@ -176,32 +190,80 @@ class JobStore:
 
 
 class DurationBook:
-    """Recent provider durations per model, cached in memory, persisted per job."""
+    """Recent provider durations per request shape, cached in memory, persisted per job.
 
-    def __init__(self, store: JobStore, providers: Mapping[str, Provider]) -> None:
+    Each sample is kept as (shape, duration ÷ the prior for its request); a
+    job's :class:`Forecast` is its own prior times the ratios of its shape, or
+    of its whole model while the shape has fewer than ``min_samples`` jobs.
+    A duration whose request is unknown counts for the model only, against
+    the prior of the model's default request.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Mapping[str, Provider],
+        prior: Prior = default_prior,
+        shape: Shape = shape_of,
+        policy: PollPolicy = DEFAULT_POLICY,
+    ) -> None:
         self._store = store
         self._providers = providers
-        self._samples: dict[tuple[str, str], deque[float]] = {}
-        self._cache: dict[tuple[str, str], DurationHistory] = {}
+        self._prior = prior
+        self._shape = shape
+        self._policy = policy
+        # Per (service, model): newest last, (shape or None, ratio).
+        self._samples: dict[tuple[str, str], deque[tuple[str | None, float]]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[tuple[float, ...], str]] = {}
+
+    def expected(self, service: str, request: GenerationRequest) -> float:
+        """The prior for ``request``: the injected rule, else a generic default."""
+        value = self._prior(request)
+        if value is not None and value > 0:
+            return float(value)
+        provider = self._providers.get(service)
+        return fallback_duration(provider.is_async if provider else True)
+
+    def _sample(
+        self, service: str, model: str, duration_s: float, request: GenerationRequest | None
+    ) -> tuple[str | None, float]:
+        known = request or GenerationRequest(JobKind.MUSIC, model, {})
+        shape = self._shape(request) if request is not None else None
+        return shape, max(0.0, duration_s) / self.expected(service, known)
 
     async def load(self) -> None:
+        self._samples.clear()
         for service, model in await self._store.duration_models():
-            values = await self._store.durations(service, model, HISTORY_LIMIT)
-            self._samples[(service, model)] = deque(reversed(values), maxlen=HISTORY_LIMIT)
+            rows = await self._store.durations(service, model, MODEL_HISTORY_LIMIT)
+            self._samples[(service, model)] = deque(
+                (self._sample(service, model, d, r) for d, r in reversed(rows)),
+                maxlen=MODEL_HISTORY_LIMIT,
+            )
         self._cache.clear()
 
-    def history(self, service: str, model: str) -> DurationHistory:
-        key = (service, model)
+    def forecast(self, service: str, request: GenerationRequest) -> Forecast:
+        shape = self._shape(request)
+        key = (service, request.model, shape)
         cached = self._cache.get(key)
         if cached is None:
-            provider = self._providers.get(service)
-            default = default_duration(model, provider.is_async if provider else True)
-            cached = DurationHistory.of(self._samples.get(key, ()), default)
+            samples = self._samples.get((service, request.model), ())
+            same = [r for s, r in samples if s == shape][-HISTORY_LIMIT:]
+            if len(same) >= self._policy.min_samples:
+                cached = (tuple(sorted(same)), "shape")
+            else:
+                every = [r for _, r in samples][-HISTORY_LIMIT:]
+                cached = (tuple(sorted(every)), "model" if every else "prior")
             self._cache[key] = cached
-        return cached
+        ratios, source = cached
+        return Forecast(self.expected(service, request), ratios, source)
+
+    def for_job(self, job: Job) -> Forecast:
+        return self.forecast(job.service, job.request)
 
     async def record(self, job: Job, duration_s: float, now: float) -> None:
         await self._store.record_duration(job.id, job.service, job.model, duration_s, now)
         key = (job.service, job.model)
-        self._samples.setdefault(key, deque(maxlen=HISTORY_LIMIT)).append(duration_s)
-        self._cache.pop(key, None)
+        sample = self._sample(job.service, job.model, duration_s, job.request)
+        self._samples.setdefault(key, deque(maxlen=MODEL_HISTORY_LIMIT)).append(sample)
+        for cached in [k for k in self._cache if k[:2] == key]:
+            del self._cache[cached]

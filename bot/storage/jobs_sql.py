@@ -20,7 +20,7 @@ from typing import Any
 import aiosqlite
 
 from bot.jobs.models import Job, JobSpec, JobState, LedgerAction
-from bot.providers.base import JobKind
+from bot.providers.base import GenerationRequest, JobKind
 from bot.storage.db import Database
 
 JOB_COLUMNS = """
@@ -156,9 +156,14 @@ INSERT OR IGNORE INTO model_durations (job_id, service, model, duration_s, recor
 VALUES (:job_id, :service, :model, :duration_s, :now)
 """
 
+# Each duration with the request it answered (its shape and prior are recomputed
+# from the parameters, so changing the buckets or the prior needs no migration).
+# A duration whose job row is gone comes back with NULL kind and parameters.
 SELECT_DURATIONS = """
-SELECT duration_s FROM model_durations WHERE service = ? AND model = ?
-ORDER BY recorded_at DESC LIMIT ?
+SELECT d.duration_s, j.kind, j.params_json
+FROM model_durations AS d LEFT JOIN jobs AS j ON j.id = d.job_id
+WHERE d.service = ? AND d.model = ?
+ORDER BY d.recorded_at DESC LIMIT ?
 """
 
 SELECT_DURATION_MODELS = "SELECT DISTINCT service, model FROM model_durations"
@@ -221,9 +226,17 @@ async def file_owners(
     return {str(r["id"]): (JobState(r["state"]), r["output_path"]) for r in rows}
 
 
-async def durations(db: Database, service: str, model: str, limit: int) -> list[float]:
-    rows = await db.fetchall(SELECT_DURATIONS, (service, model, limit))
-    return [float(r["duration_s"]) for r in rows]
+async def durations(
+    db: Database, service: str, model: str, limit: int
+) -> list[tuple[float, GenerationRequest | None]]:
+    """Newest first: each duration and the request it answered (None if the job is gone)."""
+    found: list[tuple[float, GenerationRequest | None]] = []
+    for r in await db.fetchall(SELECT_DURATIONS, (service, model, limit)):
+        request = None
+        if r["kind"] is not None:
+            request = GenerationRequest(JobKind(r["kind"]), model, json.loads(r["params_json"]))
+        found.append((float(r["duration_s"]), request))
+    return found
 
 
 async def duration_models(db: Database) -> list[tuple[str, str]]:

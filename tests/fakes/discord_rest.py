@@ -9,6 +9,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from .discord_http import API_PREFIX, Body, body_of, json_reply, no_content, snowflake_arg
+from .discord_oauth import OAuthRoutes
 from .discord_state import ChannelType, FakeChannel, FakeGuild, Json, MessageFlag, Perm
 from .discord_store import ApiError, DiscordStore, invalid_form
 
@@ -67,6 +68,9 @@ class RestRoutes:
         p = API_PREFIX
         r = app.router
         r.add_get(p + "/users/@me", self.me)
+        r.add_get(p + "/users/@me/guilds", self.my_guilds)
+        self.oauth = OAuthRoutes(self.store, self.store.oauth)
+        self.oauth.register(app)
         r.add_get(p + "/users/{user_id}", self.get_user)
         r.add_post(p + "/users/@me/channels", self.open_dm)
         r.add_get(p + "/oauth2/applications/@me", self.application)
@@ -95,10 +99,22 @@ class RestRoutes:
 
     # -- identity --------------------------------------------------------------------------
 
+    def _caller(self, request: web.Request, scope: str) -> int:
+        """The bot, or the user an OAuth2 Bearer token (with ``scope``) stands for."""
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return self.store.bot.id
+        user = self.oauth.bearer_user(auth, scope)
+        if user is None:
+            raise ApiError(401, 0, "401: Unauthorized")
+        return user
+
     async def me(self, request: web.Request) -> web.Response:
-        return json_reply(
-            {**self.store.bot.payload(), "verified": True, "flags": 0, "mfa_enabled": False}
-        )
+        user = self.store.users[self._caller(request, "identify")]
+        return json_reply({**user.payload(), "verified": True, "flags": 0, "mfa_enabled": False})
+
+    async def my_guilds(self, request: web.Request) -> web.Response:
+        return json_reply(self.oauth.guilds_of(self._caller(request, "guilds")))
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.store.users.get(snowflake_arg(request, "user_id"))

@@ -99,7 +99,7 @@ class FakeDiscord(DiscordStore):
     async def start(self) -> None:
         app = web.Application(
             client_max_size=256 * 1024 * 1024,
-            middlewares=[make_middleware(self, ("/interactions/", "/webhooks/"))],
+            middlewares=[make_middleware(self, ("/interactions/", "/webhooks/", "/oauth2/token"))],
         )
         RestRoutes(self, lambda: self.gateway.url).register(app)
         WebhookRoutes(self).register(app)

@@ -537,3 +537,13 @@ class GatewayRecord:
     event: str | None
     session_id: str | None
     at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class OAuthState:
+    """The fake's OAuth2 side (served by discord_oauth.py)."""
+
+    client_secret: str = "fake-oauth-secret"
+    signed_in: int | None = None  # the user the browser is signed in to Discord as
+    codes: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # code → user, uri, scope
+    tokens: dict[str, tuple[int, str]] = field(default_factory=dict)  # bearer → user, scope

@@ -25,6 +25,7 @@ from .discord_state import (
     FakeUser,
     Json,
     MessageFlag,
+    OAuthState,
     Overwrite,
     Perm,
     RecordedRequest,
@@ -130,6 +131,7 @@ class DiscordStore:
         # from server members (Discord answers 50007 to the bot).
         self.dm_channels: dict[int, int] = {}
         self.dms_closed: set[int] = set()
+        self.oauth = OAuthState()  # "Sign in with Discord": see discord_oauth.py
 
     # -- building the world ----------------------------------------------------------------
 
