@@ -25,7 +25,7 @@ from bot.quotas.blocklist import MAX_PATTERN_LENGTH, rule_key
 from bot.quotas.policy import MAX_TOKENS, limit_from_amount
 from bot.services import Services
 from cogs import quota_views as views
-from cogs.checks import manage_guild_only, moderator_only
+from cogs.checks import manage_guild_only, member_context, moderator_only
 
 Amount = app_commands.Range[int, -1, MAX_TOKENS]
 Reason = app_commands.Range[str, 1, 200]
@@ -67,7 +67,7 @@ class QuotaCog(commands.Cog):
     async def usage(self, interaction: discord.Interaction) -> None:
         guild_id = views.guild_id_of(interaction)
         summary = await self.services.ledger.usage(
-            guild_id, interaction.user.id, _role_ids(interaction.user)
+            guild_id, interaction.user.id, member_context(interaction).role_ids
         )
         text = views.usage_text(summary, self.period, views.pricer(self.services.pricing))
         await views.reply(interaction, text)

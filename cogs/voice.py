@@ -35,7 +35,7 @@ from bot.voice_queue import (
     is_playable,
     job_title,
 )
-from cogs.checks import is_moderator
+from cogs.checks import is_moderator, refused_by_settings
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,10 @@ class VoiceCog(commands.Cog):
         guild, member = interaction.guild, interaction.user
         if guild is None or not isinstance(member, discord.Member):
             raise UserError("Voice playback only works in a server.")
+        # /settings … command:play: for /play, ▶ Play and /say play:true alike.
+        refusal = await refused_by_settings(interaction, "play")
+        if refusal:
+            raise UserError(refusal)
         lookup = self._lookup()
         channel = member.voice.channel if member.voice else None
         if channel is None:
@@ -197,7 +201,11 @@ class VoiceCog(commands.Cog):
         if left and after.channel != channel:
             await player.humans_changed(sum(1 for m in channel.members if not m.bot))
 
+    async def cog_load(self) -> None:
+        self.bot.voice = self
+
     async def cog_unload(self) -> None:
+        self.bot.voice = None
         players, self.players = list(self.players.values()), {}
         results = await asyncio.gather(*(p.close() for p in players), return_exceptions=True)
         for result in results:

@@ -10,9 +10,8 @@ The SQL itself lives in :mod:`bot.storage.jobs_sql`.
 
 from __future__ import annotations
 
-import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from bot.jobs.models import Job, JobSpec, JobState, LedgerAction
@@ -37,69 +36,42 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def _write(self, statement: str, params: dict[str, Any]) -> bool:
+    async def _write(self, change: Callable[..., Awaitable[bool]], *args: Any, **kw: Any) -> bool:
+        """Run one ``jobs_sql`` writer in its own transaction."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(statement, params)
-            return cursor.rowcount > 0
+            return await change(conn, *args, **kw)
 
     # -- reads ---------------------------------------------------------------
 
     async def get(self, job_id: str) -> Job | None:
-        row = await self.db.fetchone(sql.SELECT_JOB, (job_id,))
-        return None if row is None else Job.from_row(row)
+        return await sql.get_job(self.db, job_id)
 
     async def in_states(self, states: Iterable[JobState]) -> list[Job]:
-        rows = await self.db.fetchall(
-            sql.SELECT_JOBS_IN_STATES, (json.dumps([str(s) for s in states]),)
-        )
-        return [Job.from_row(r) for r in rows]
+        return await sql.jobs_in_states(self.db, states)
 
     async def recent(self, guild_id: int | None, user_id: int | None, limit: int) -> list[Job]:
-        rows = await self.db.fetchall(
-            sql.SELECT_RECENT_JOBS, {"guild_id": guild_id, "user_id": user_id, "limit": limit}
-        )
-        return [Job.from_row(r) for r in rows]
+        return await sql.recent_jobs(self.db, guild_id, user_id, limit)
 
     async def ledger_owed(self) -> list[Job]:
-        return [Job.from_row(r) for r in await self.db.fetchall(sql.SELECT_LEDGER_OWED)]
+        return await sql.ledger_owed(self.db)
 
     async def states_of(self, job_ids: Iterable[str]) -> dict[str, JobState]:
         return {k: v[0] for k, v in (await self.file_owners(job_ids)).items()}
 
     async def file_owners(self, job_ids: Iterable[str]) -> dict[str, tuple[JobState, str | None]]:
         """State and recorded output path of each existing job among ``job_ids``."""
-        rows = await self.db.fetchall(sql.SELECT_STATES_FOR_IDS, (json.dumps(list(job_ids)),))
-        return {str(r["id"]): (JobState(r["state"]), r["output_path"]) for r in rows}
+        return await sql.file_owners(self.db, job_ids)
 
     # -- transitions -----------------------------------------------------------
 
     async def insert(self, spec: JobSpec, now: float) -> Job:
-        request = spec.request
-        await self._write(
-            sql.INSERT_JOB,
-            {
-                "id": spec.job_id,
-                "guild_id": spec.guild_id,
-                "channel_id": spec.channel_id,
-                "user_id": spec.user_id,
-                "kind": str(request.kind),
-                "service": request.service,
-                "model": request.model,
-                "params_json": json.dumps(request.params, sort_keys=True),
-                "estimate_tokens": spec.estimate_tokens,
-                "now": now,
-                "interaction_token": spec.interaction_token,
-                "interaction_expires_at": spec.interaction_expires_at,
-                "application_id": spec.application_id,
-                "status_message_id": spec.status_message_id,
-            },
-        )
+        await self._write(sql.insert_job, spec, now)
         job = await self.get(spec.job_id)
         assert job is not None
         return job
 
     async def mark_submitting(self, job_id: str, now: float) -> bool:
-        return await self._write(sql.MARK_SUBMITTING, {"id": job_id, "now": now})
+        return await self._write(sql.mark_submitting, job_id, now)
 
     async def mark_running(
         self,
@@ -113,17 +85,9 @@ class JobStore:
         request_id: str | None = None,
     ) -> bool:
         return await self._write(
-            sql.MARK_RUNNING,
-            {
-                "id": job_id,
-                "now": now,
-                "provider_job_id": provider_job_id,
-                "raw_status": raw_status,
-                "credits": credits,
-                "usd": usd,
-                "request_id": request_id,
-            },
-        )
+            sql.mark_running, job_id, now=now, provider_job_id=provider_job_id,
+            raw_status=raw_status, credits=credits, usd=usd, request_id=request_id,
+        )  # fmt: skip
 
     async def record_detached_provider_id(
         self,
@@ -134,22 +98,17 @@ class JobStore:
         request_id: str | None = None,
     ) -> bool:
         return await self._write(
-            sql.RECORD_DETACHED_PROVIDER_ID,
-            {
-                "id": job_id,
-                "provider_job_id": provider_job_id,
-                "credits": credits,
-                "request_id": request_id,
-            },
-        )
+            sql.record_detached_provider_id, job_id, provider_job_id=provider_job_id,
+            credits=credits, request_id=request_id,
+        )  # fmt: skip
 
     async def update_raw_status(
         self, job_id: str, raw_status: str, poll_count: int, credits: float | None
     ) -> bool:
         return await self._write(
-            sql.UPDATE_RAW_STATUS,
-            {"id": job_id, "raw_status": raw_status, "poll_count": poll_count, "credits": credits},
-        )
+            sql.update_raw_status, job_id, raw_status=raw_status, poll_count=poll_count,
+            credits=credits,
+        )  # fmt: skip
 
     async def mark_downloading(
         self,
@@ -163,48 +122,25 @@ class JobStore:
         request_id: str | None = None,
     ) -> bool:
         return await self._write(
-            sql.MARK_DOWNLOADING,
-            {
-                "id": job_id,
-                "now": now,
-                "raw_status": raw_status,
-                "poll_count": poll_count,
-                "credits": credits,
-                "usd": usd,
-                "request_id": request_id,
-            },
-        )
+            sql.mark_downloading, job_id, now=now, raw_status=raw_status,
+            poll_count=poll_count, credits=credits, usd=usd, request_id=request_id,
+        )  # fmt: skip
 
     async def mark_ready(
         self, job_id: str, now: float, path: str, fmt: str, size: int, duration: float | None
     ) -> bool:
         return await self._write(
-            sql.MARK_READY,
-            {
-                "id": job_id,
-                "now": now,
-                "path": path,
-                "format": fmt,
-                "size": size,
-                "duration": duration,
-            },
+            sql.mark_ready, job_id, now=now, path=path, format=fmt, size=size, duration=duration
         )
 
     async def count_delivery_attempt(self, job_id: str) -> bool:
-        return await self._write(sql.COUNT_DELIVERY_ATTEMPT, {"id": job_id})
+        return await self._write(sql.count_delivery_attempt, job_id)
 
     async def mark_delivered(
         self, job_id: str, now: float, message_id: int, compressed: bool, actual_tokens: int
     ) -> bool:
         return await self._write(
-            sql.MARK_DELIVERED,
-            {
-                "id": job_id,
-                "now": now,
-                "message_id": message_id,
-                "compressed": int(compressed),
-                "actual_tokens": actual_tokens,
-            },
+            sql.mark_delivered, job_id, now, message_id, compressed, actual_tokens
         )
 
     async def mark_finished(
@@ -222,62 +158,35 @@ class JobStore:
     ) -> bool:
         assert state.terminal and state is not JobState.DELIVERED
         return await self._write(
-            sql.MARK_FINISHED,
-            {
-                "id": job_id,
-                "from_states": json.dumps([str(s) for s in from_states]),
-                "state": str(state),
-                "now": now,
-                "error_kind": error_kind,
-                "error_message": error_message,
-                "actual_tokens": actual_tokens,
-                "ledger_action": str(ledger_action),
-                "poll_count": poll_count,
-            },
-        )
+            sql.mark_finished, job_id, from_states, state, now, ledger_action=ledger_action,
+            actual_tokens=actual_tokens, error_kind=error_kind, error_message=error_message,
+            poll_count=poll_count,
+        )  # fmt: skip
 
     async def mark_ledger_done(self, job_id: str, now: float) -> bool:
-        return await self._write(sql.MARK_LEDGER_DONE, {"id": job_id, "now": now})
+        return await self._write(sql.mark_ledger_done, job_id, now)
 
     async def set_status_message(self, job_id: str, message_id: int) -> bool:
-        return await self._write(sql.SET_STATUS_MESSAGE, {"id": job_id, "message_id": message_id})
+        return await self._write(sql.set_status_message, job_id, message_id)
 
     async def mark_file_deleted(self, job_id: str, now: float) -> bool:
-        return await self._write(sql.MARK_FILE_DELETED, {"id": job_id, "now": now})
+        return await self._write(sql.mark_file_deleted, job_id, now)
 
     # -- provider durations ----------------------------------------------------
 
     async def record_duration(
         self, job_id: str, service: str, model: str, duration_s: float, now: float
     ) -> None:
-        await self._write(
-            sql.INSERT_DURATION,
-            {
-                "job_id": job_id,
-                "service": service,
-                "model": model,
-                "duration_s": max(0.0, duration_s),
-                "now": now,
-            },
-        )
+        await self._write(sql.insert_duration, job_id, service, model, duration_s, now)
 
     async def durations(
         self, service: str, model: str, limit: int
     ) -> list[tuple[float, GenerationRequest | None]]:
         """Newest first: each duration and the request it answered (None if unknown)."""
-        rows = await self.db.fetchall(sql.SELECT_DURATIONS, (service, model, limit))
-        found: list[tuple[float, GenerationRequest | None]] = []
-        for r in rows:
-            request = None
-            if r["kind"] is not None:
-                params = json.loads(r["params_json"])
-                request = GenerationRequest(JobKind(r["kind"]), model, params)
-            found.append((float(r["duration_s"]), request))
-        return found
+        return await sql.durations(self.db, service, model, limit)
 
     async def duration_models(self) -> list[tuple[str, str]]:
-        rows = await self.db.fetchall(sql.SELECT_DURATION_MODELS)
-        return [(str(r["service"]), str(r["model"])) for r in rows]
+        return await sql.duration_models(self.db)
 
 
 class DurationBook:

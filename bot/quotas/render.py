@@ -33,6 +33,7 @@ _ACTIONS: dict[str, tuple[str, str]] = {
     "blocklist.remove": ("removed blocklist rule", "rule"),
     "settings.moderator_role": ("set moderator role", "role"),
     "settings.log_channel": ("set log channel", "channel"),
+    "settings.change": ("changed setting", "text"),  # bot/settings: values already in words
 }
 
 
@@ -98,6 +99,8 @@ def target_text(target: str) -> str:
         return "the server"
     if kind == "rule":
         return code(value)
+    if kind == "setting":
+        return code(value)
     return code(target)
 
 
@@ -142,6 +145,8 @@ def audit_value(action: str, value: Any) -> str:
         return "none" if value is None else f"<@&{value}>"
     if kind == "channel":
         return "none" if value is None else f"<#{value}>"
+    if kind == "text":
+        return "—" if value is None else plain(str(value), 120)
     return "none" if value is None else code(str(value), 60)
 
 

@@ -55,13 +55,13 @@ class JobButton(
         return cls(match["action"], match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        handler = interaction.client.get_cog("ResultsCog")
+        handler = getattr(interaction.client, "job_buttons", None)
         if handler is None:
             await interaction.response.send_message(
                 "This button isn't available right now; try again in a moment.", ephemeral=True
             )
             return
-        await handler.handle_job_button(interaction, self.action, self.job_id)  # type: ignore[attr-defined]
+        await handler.handle_job_button(interaction, self.action, self.job_id)
 
 
 def job_view(job_id: str, *actions: str, confirm_label: str | None = None) -> discord.ui.View:
