@@ -30,6 +30,7 @@ EXTENSIONS = (
     "cogs.generate",
     "cogs.results",
     "cogs.voice",
+    "cogs.soundboard",
     "cogs.quota",
     "cogs.status",
 )

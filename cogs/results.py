@@ -25,7 +25,7 @@ from bot.generation.uploads import prepare_upload
 from bot.jobs.models import JobState
 from cogs.checks import is_moderator
 from cogs.generate import missing_permissions
-from cogs.ui.buttons import JobButton, job_view, result_view
+from cogs.ui.buttons import JobButton, job_view, result_view, soundboard_offered
 from cogs.ui.presenter import JobPresenter
 from cogs.ui.render import prompt_of, result_embed, safe_prompt, upload_name
 
@@ -102,6 +102,12 @@ class ResultsCog(commands.Cog):
         text = await voice.enqueue_for(interaction, job_id)
         await interaction.followup.send(text, ephemeral=True)
 
+    async def _on_soundboard(self, interaction: discord.Interaction, job_id: str) -> None:
+        cog = self.bot.get_cog("SoundboardCog")
+        if cog is None:
+            raise UserError("Soundboard sounds aren't available on this bot.")
+        await cog.open_form(interaction, await self._job(interaction, job_id))
+
     async def _on_again(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
         problem = self.services.generation.unavailable_reason(job.kind)
@@ -165,7 +171,11 @@ class ResultsCog(commands.Cog):
                     f"{job.channel_id}/{job.result_message_id}"
                 )
                 embed.url = link
-            view = result_view(job.id, playable=self.bot.get_cog("VoiceCog") is not None)
+            view = result_view(
+                job.id,
+                playable=self.bot.get_cog("VoiceCog") is not None,
+                soundboard=await soundboard_offered(self.bot, job.guild_id),
+            )
             await interaction.edit_original_response(embed=embed, attachments=files, view=view)
 
     @job.autocomplete("id")

@@ -26,7 +26,7 @@ import discord
 from bot.generation import messages
 from bot.generation.uploads import prepare_upload
 from bot.jobs.models import DeliveryError, DeliveryResult, Job, JobState, JobUpdate
-from cogs.ui.buttons import pending_view, result_view
+from cogs.ui.buttons import pending_view, result_view, soundboard_offered
 from cogs.ui.render import result_embed, status_text, upload_name
 
 log = logging.getLogger(__name__)
@@ -205,7 +205,11 @@ class JobPresenter:
                 return []
             return [discord.File(upload.path, filename=upload_name(job, upload.path))]
 
-        view = result_view(job.id, playable=self.bot.get_cog("VoiceCog") is not None)
+        view = result_view(
+            job.id,
+            playable=self.bot.get_cog("VoiceCog") is not None,
+            soundboard=await soundboard_offered(self.bot, job.guild_id),
+        )
         try:
             message = await self._publish_result(job, embed, files, view)
         except discord.HTTPException as exc:
