@@ -85,6 +85,8 @@ class QueueItem:
     requester_id: int
     path: Path | None = None
     url: str | None = None
+    duration_s: float | None = None  # None: not known (yet), e.g. speech still streaming
+    channel_id: int | None = None  # the text channel it was asked for in (now-playing panel)
 
 
 class QueueFull(UserError):
@@ -123,6 +125,10 @@ class GuildQueue:
             self._waiting.remove(item)
         except ValueError:
             pass
+
+    def push_front(self, item: QueueItem) -> None:
+        """Play ``item`` next (repeat); may exceed ``limit`` by the one item that just played."""
+        self._waiting.appendleft(item)
 
     def pop_next(self) -> QueueItem | None:
         return self._waiting.popleft() if self._waiting else None

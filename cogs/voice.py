@@ -1,4 +1,5 @@
-"""Voice playback: /play, /queue, /skip, /stop, /leave, and ``enqueue_for`` for other cogs.
+"""Voice playback: /play, /queue, /skip, /stop, /leave, the now-playing panel's buttons,
+and ``enqueue_for`` for other cogs.
 
 Thin glue. The queue and its rules live in ``bot.voice_queue`` / ``bot.voice_player``;
 this module supplies discord.py's side: the connector (``VoiceChannel.connect``), the
@@ -17,9 +18,9 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.audio import find_ffmpeg
-from bot.client import FoleyBot
-from bot.errors import UserError
+from bot.audio import AudioError, find_ffmpeg, probe
+from bot.client import FoleyBot, send_ephemeral
+from bot.errors import UserError, describe_error
 from bot.voice_player import Announcer, Connector, Fetcher, GuildPlayer, SourceFactory, VoiceLink
 from bot.voice_queue import (
     JobLike,
@@ -36,17 +37,20 @@ from bot.voice_queue import (
     job_title,
 )
 from cogs.checks import is_moderator
+from cogs.voice_panel import NowPlaying, PanelButton, queue_text
 
 log = logging.getLogger(__name__)
 
 NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
-QUEUE_LINES = 15
+PANEL_REFRESH_S = 15.0  # coarse elapsed time: one edit per 15 s, never per second
 
 
 class VoiceCog(commands.Cog):
     def __init__(self, bot: FoleyBot) -> None:
         self.bot = bot
         self.players: dict[int, GuildPlayer] = {}
+        self.panels: dict[int, NowPlaying] = {}
+        self.panel_refresh_s = PANEL_REFRESH_S
         settings = bot.settings
         # VOICE_CONNECT_TIMEOUT_S; tests shorten it (the fake Discord has no voice server).
         self.connect_timeout_s = settings.voice_connect_timeout_s
@@ -74,7 +78,7 @@ class VoiceCog(commands.Cog):
         player = self.player_for(guild.id)
         if player.channel is None or (player.channel != channel and not player.busy):
             self._check_can_join(channel)  # the bot is about to join or move there
-        item = await self._item_for(job, member.id)
+        item = await self._item_for(job, member.id, interaction.channel_id)
         player.announce = self._announcer(interaction.channel)
         result = await player.enqueue(item, channel)
         where = result.channel.mention
@@ -100,6 +104,9 @@ class VoiceCog(commands.Cog):
                 idle_timeout_s=self.bot.settings.voice_idle_timeout_s,
             )
             self.players[guild_id] = player
+            panel = NowPlaying(self.bot, player, self.panel_refresh_s)
+            self.panels[guild_id] = panel
+            player.on_event = panel.on_event
         return player
 
     async def is_moderator(self, interaction: discord.Interaction) -> bool:
@@ -143,18 +150,10 @@ class VoiceCog(commands.Cog):
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
         player = self.players.get(interaction.guild_id or 0)
-        items = player.queue.everything() if player else []
-        if player is None or not items:
+        if player is None or not player.queue.everything():
             await interaction.response.send_message("The voice queue is empty.", ephemeral=True)
             return
-        where = player.channel.mention if player.channel else "voice"
-        lines = [f"In {where}:"]
-        for n, item in enumerate(items[:QUEUE_LINES]):
-            mark = "▶" if n == 0 and player.queue.current is item else f"{n}."
-            lines.append(f"{mark} **{item.title}** — <@{item.requester_id}>")
-        if len(items) > QUEUE_LINES:
-            lines.append(f"…and {len(items) - QUEUE_LINES} more.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await interaction.response.send_message(queue_text(player), ephemeral=True)
 
     @app_commands.command(name="skip", description="Skip the item that is playing")
     @app_commands.guild_only()
@@ -197,7 +196,39 @@ class VoiceCog(commands.Cog):
         if left and after.channel != channel:
             await player.humans_changed(sum(1 for m in channel.members if not m.bot))
 
+    async def handle_panel(self, interaction: discord.Interaction, action: str) -> None:
+        """A now-playing button: the same rules as the commands, refusals privately."""
+        try:
+            player = self.players.get(interaction.guild_id or 0)
+            if player is None or player.queue.current is None:
+                raise UserError("Nothing is playing right now.")
+            if action == "queue":
+                await interaction.response.send_message(queue_text(player), ephemeral=True)
+                return
+            moderator = await self.is_moderator(interaction)
+            actor = interaction.user.id
+            if action == "pause":
+                await player.toggle_pause(actor, is_moderator=moderator)
+            elif action == "repeat":
+                await player.toggle_repeat(actor, is_moderator=moderator)
+            elif action == "skip":
+                await player.skip(actor, is_moderator=moderator)
+            elif action == "stop":
+                await player.stop(actor, is_moderator=moderator)
+            await interaction.response.defer()  # the panel itself shows the change
+        except Exception as exc:
+            await send_ephemeral(
+                interaction, describe_error(exc, context=f"panel {action}").message
+            )
+
+    async def cog_load(self) -> None:
+        self.bot.add_dynamic_items(PanelButton)
+
     async def cog_unload(self) -> None:
+        self.bot.remove_dynamic_items(PanelButton)
+        panels, self.panels = list(self.panels.values()), {}
+        for panel in panels:
+            await panel.close()
         players, self.players = list(self.players.values()), {}
         results = await asyncio.gather(*(p.close() for p in players), return_exceptions=True)
         for result in results:
@@ -241,7 +272,7 @@ class VoiceCog(commands.Cog):
                 f"{channel.mention} to play there; ask a server admin."
             )
 
-    async def _item_for(self, job: JobLike, requester_id: int) -> QueueItem:
+    async def _item_for(self, job: JobLike, requester_id: int, channel_id: int | None) -> QueueItem:
         title = escape_markdown(job_title(job))
         path = Path(job.output_path) if job.output_path else None
         url = None
@@ -252,7 +283,18 @@ class VoiceCog(commands.Cog):
                     f"The audio for **{title}** is no longer stored and was never "
                     "posted, so there is nothing to play."
                 )
-        return QueueItem(str(job.id), title, requester_id, path, url)
+        seconds = await self._length(path) if url is None else None
+        return QueueItem(str(job.id), title, requester_id, path, url, seconds, channel_id)
+
+    async def _length(self, path: Path | None) -> float | None:
+        """The item's length for the panel and /queue; unknown is fine (shown as ?:??)."""
+        ffmpeg = getattr(self.bot.services, "ffmpeg", None)
+        if path is None or ffmpeg is None:
+            return None
+        try:
+            return (await probe(ffmpeg, path)).duration_s
+        except AudioError:
+            return None
 
     async def _attachment_url(self, job: JobLike) -> str | None:
         """The posted copy: retention deletes local files, Discord keeps the upload."""

@@ -57,11 +57,20 @@ class FakeVoiceClient:
         self._after = after
 
     def is_playing(self) -> bool:
-        return self._after is not None
+        return self._after is not None and not self.paused
+
+    paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
 
     def finish(self, error: Exception | None = None) -> None:
         """The track ended (or failed): call ``after`` from a separate thread."""
         after, self._after = self._after, None
+        self.paused = False  # discord.py starts each track with a fresh, unpaused player
         if after is not None:
             thread = threading.Thread(target=after, args=(error,), name="fake-audio-player")
             thread.start()
