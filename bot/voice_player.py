@@ -51,6 +51,7 @@ class VoiceLink(Protocol):
 Connector = Callable[[Any], Awaitable[VoiceLink]]
 SourceFactory = Callable[[Path], Awaitable[Any]]
 Fetcher = Callable[[str], Awaitable[Path]]
+LiveSourceFactory = Callable[[Any], Awaitable[Any]]  # LiveAudio → audio source
 Announcer = Callable[[str], Awaitable[None]]
 # "start", "queued", "pause", "resume", "repeat", "idle" (queue ran out), "left".
 EventListener = Callable[[str], Awaitable[None]]
@@ -74,6 +75,7 @@ class GuildPlayer:
         fetch: Fetcher,
         queue_limit: int,
         idle_timeout_s: float,
+        make_live_source: LiveSourceFactory | None = None,
     ) -> None:
         self.guild_id = guild_id
         self.queue = GuildQueue(queue_limit)
@@ -84,6 +86,7 @@ class GuildPlayer:
         self.repeat = False  # 🔁 off / this item
         self._skipping = False  # a skip ends the item even when it repeats
         self._connect, self._make_source, self._fetch = connect, make_source, fetch
+        self._make_live_source = make_live_source
         self._idle_timeout_s = idle_timeout_s
         self._lock = asyncio.Lock()
         # Bumped on every play and every leave, so a late ``after`` from a stopped
@@ -251,6 +254,14 @@ class GuildPlayer:
         return failures
 
     async def _prepare(self, item: QueueItem) -> tuple[Any, Path | None]:
+        if item.live is not None and self._make_live_source is not None:
+            try:
+                return await self._make_live_source(item.live), None
+            except PlaybackError:
+                raise
+            except Exception as exc:
+                log.exception("guild %s: cannot stream %s", self.guild_id, item.job_id)
+                raise PlaybackError("the speech could not be streamed") from exc
         path, temp = item.path, None
         if path is None or not await asyncio.to_thread(path.is_file):
             if item.url is None:

@@ -22,9 +22,10 @@ from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
 from bot.generation.service import ReplyTarget, Requester
-from bot.jobs.models import Job, JobState
+from bot.jobs.models import Job
 from bot.providers.base import GenerationRequest
 from bot.quotas import QuotaExceeded
+from cogs.voice_live import play_when_ready
 
 log = logging.getLogger(__name__)
 
@@ -140,25 +141,8 @@ class GenerateCog(commands.Cog):
         task.add_done_callback(self._tasks.discard)
 
     async def _play_when_ready(self, interaction: discord.Interaction, job_id: str) -> None:
-        """``/say … play:true``: queue the result in voice once it has been delivered."""
-        async for update in await self.bot.services.engine.subscribe(job_id):
-            if update.terminal:
-                if update.state is not JobState.DELIVERED:
-                    return
-                break
-        voice = self.bot.get_cog("VoiceCog")
-        if voice is None:
-            return
-        try:
-            text = await voice.enqueue_for(interaction, job_id)
-        except UserError as exc:
-            text = str(exc)
-        except Exception as exc:
-            text = describe_error(exc, context="/say play").message
-        try:
-            await interaction.followup.send(text, ephemeral=True)
-        except discord.HTTPException as exc:
-            log.info("could not confirm voice playback: %s", exc)
+        """``/say … play:true``: play the speech while it streams in (cogs/voice_live.py)."""
+        await play_when_ready(self.bot, interaction, job_id)
 
     # -- commands -----------------------------------------------------------------
     @app_commands.command(name="music", description="Generate a music track from a description")
@@ -218,11 +202,14 @@ class GenerateCog(commands.Cog):
 
         def build() -> GenerationRequest:
             # Longer than the model takes in one request is fine: it is stitched.
-            return build_say(
+            request = build_say(
                 text, voice_id=voice_id, model=model, max_chars=40_000, stability=stability,
                 similarity=similarity, style=style, speed=speed, language=language, seed=seed,
                 normalize=normalize,
             )  # fmt: skip
+            if play:  # played while it is made: ElevenLabs' /stream endpoint (cogs/voice_live)
+                request.params["stream"] = True
+            return request
 
         await self.launch(interaction, build, play=play)
 

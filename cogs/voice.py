@@ -21,7 +21,15 @@ from discord.utils import escape_markdown
 from bot.audio import AudioError, find_ffmpeg, probe
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
-from bot.voice_player import Announcer, Connector, Fetcher, GuildPlayer, SourceFactory, VoiceLink
+from bot.voice_player import (
+    Announcer,
+    Connector,
+    Fetcher,
+    GuildPlayer,
+    LiveSourceFactory,
+    SourceFactory,
+    VoiceLink,
+)
 from bot.voice_queue import (
     JobLike,
     JobLookup,
@@ -35,6 +43,7 @@ from bot.voice_queue import (
     is_ogg_opus,
     is_playable,
     job_title,
+    live_source_kwargs,
 )
 from cogs.checks import is_moderator
 from cogs.voice_panel import NowPlaying, PanelButton, queue_text
@@ -57,15 +66,19 @@ class VoiceCog(commands.Cog):
         # Injection points: tests substitute a fake of discord.py's voice transport.
         self.connector: Connector = self._connect_discord
         self.make_source: SourceFactory = self._ffmpeg_source
+        self.make_live_source: LiveSourceFactory = self._ffmpeg_live_source
         self.fetch: Fetcher = self._fetch_attachment
         self._ffmpeg: str | None = None
 
     # -- public API -----------------------------------------------------------------------
-    async def enqueue_for(self, interaction: discord.Interaction, job_id: str | None) -> str:
+    async def enqueue_for(
+        self, interaction: discord.Interaction, job_id: str | None, *, live: Any = None
+    ) -> str:
         """Queue a job's audio in the member's voice channel; returns the confirmation.
 
-        ``job_id=None`` means the member's latest finished result. Raises UserError
-        with a member-facing sentence. Can take seconds (joining voice): defer first.
+        ``job_id=None`` means the member's latest finished result. ``live`` (a
+        ``LiveAudio``) plays the speech while ElevenLabs is still sending it. Raises
+        UserError with a member-facing sentence. Can take seconds (joining voice): defer.
         """
         guild, member = interaction.guild, interaction.user
         if guild is None or not isinstance(member, discord.Member):
@@ -74,11 +87,22 @@ class VoiceCog(commands.Cog):
         channel = member.voice.channel if member.voice else None
         if channel is None:
             raise UserError("Join a voice channel first, then try again.")
-        job = await self._find_job(lookup, guild.id, member.id, job_id)
+        if live is not None and job_id is not None:
+            job = await lookup.get(job_id)
+            if job is None:
+                raise UserError("That speech is no longer being made.")
+        else:
+            job = await self._find_job(lookup, guild.id, member.id, job_id)
         player = self.player_for(guild.id)
         if player.channel is None or (player.channel != channel and not player.busy):
             self._check_can_join(channel)  # the bot is about to join or move there
-        item = await self._item_for(job, member.id, interaction.channel_id)
+        if live is not None:
+            title = escape_markdown(job_title(job))
+            item = QueueItem(
+                str(job.id), title, member.id, None, None, None, interaction.channel_id, live
+            )
+        else:
+            item = await self._item_for(job, member.id, interaction.channel_id)
         player.announce = self._announcer(interaction.channel)
         result = await player.enqueue(item, channel)
         where = result.channel.mention
@@ -99,6 +123,7 @@ class VoiceCog(commands.Cog):
                 guild_id,
                 connect=lambda channel: self.connector(channel),
                 make_source=lambda path: self.make_source(path),
+                make_live_source=lambda live: self.make_live_source(live),
                 fetch=lambda url: self.fetch(url),
                 queue_limit=self.bot.settings.voice_queue_limit,
                 idle_timeout_s=self.bot.settings.voice_idle_timeout_s,
@@ -354,13 +379,24 @@ class VoiceCog(commands.Cog):
         )
         raise VoiceConnectError(failure)
 
-    async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
+    async def _find_ffmpeg(self) -> str:
         if self._ffmpeg is None:
             self._ffmpeg = await asyncio.to_thread(find_ffmpeg, self.bot.settings.ffmpeg_path)
         if self._ffmpeg is None:
             log.error("ffmpeg not found: install it or set FFMPEG_PATH")
             raise PlaybackError("ffmpeg is not installed on the bot's host")
-        kwargs = ffmpeg_source_kwargs(self._ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
+        return self._ffmpeg
+
+    async def _ffmpeg_live_source(self, live: Any) -> discord.AudioSource:
+        """ffmpeg reads the speech from a pipe that discord.py fills from ``live``."""
+        ffmpeg = await self._find_ffmpeg()
+        return await asyncio.to_thread(
+            lambda: discord.FFmpegOpusAudio(live.reader(), pipe=True, **live_source_kwargs(ffmpeg))
+        )
+
+    async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
+        ffmpeg = await self._find_ffmpeg()
+        kwargs = ffmpeg_source_kwargs(ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
         # Popen in a thread: spawning a process can stall the loop on a busy host.
         return await asyncio.to_thread(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
 
