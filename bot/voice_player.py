@@ -232,6 +232,7 @@ class GuildPlayer:
             try:
                 source, temp = await self._prepare(item)
             except PlaybackError as exc:
+                log.warning("guild %s: cannot play %s: %s", self.guild_id, item.job_id, exc.reason)
                 failures.append((item, exc.reason))
                 continue
             self._generation += 1

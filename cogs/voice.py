@@ -292,9 +292,24 @@ class VoiceCog(commands.Cog):
             name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak)) if not ok
         ]
         if missing:
+            log.warning(
+                "guild %s: cannot join voice channel %s: missing %s",
+                channel.guild.id, channel.id, ", ".join(missing),
+            )  # fmt: skip
             raise UserError(
                 f"I need the {' and '.join(missing)} permission in "
                 f"{channel.mention} to play there; ask a server admin."
+            )
+        limit = channel.user_limit
+        if limit and len(channel.members) >= limit and not perms.move_members:
+            # Discord refuses the join; a bot with Move Members may exceed the limit.
+            log.warning(
+                "guild %s: voice channel %s is full (%d/%d)",
+                channel.guild.id, channel.id, len(channel.members), limit,
+            )  # fmt: skip
+            raise UserError(
+                f"{channel.mention} is full ({len(channel.members)}/{limit}), so I can't join. "
+                "Free a place, raise its user limit, or give me Move Members."
             )
 
     async def _item_for(self, job: JobLike, requester_id: int, channel_id: int | None) -> QueueItem:
@@ -304,6 +319,7 @@ class VoiceCog(commands.Cog):
         if path is None or not await asyncio.to_thread(path.is_file):
             url = await self._attachment_url(job)
             if url is None:
+                log.warning("job %s: audio deleted and never posted; nothing to play", job.id)
                 raise UserError(
                     f"The audio for **{title}** is no longer stored and was never "
                     "posted, so there is nothing to play."
@@ -390,15 +406,23 @@ class VoiceCog(commands.Cog):
     async def _ffmpeg_live_source(self, live: Any) -> discord.AudioSource:
         """ffmpeg reads the speech from a pipe that discord.py fills from ``live``."""
         ffmpeg = await self._find_ffmpeg()
-        return await asyncio.to_thread(
+        return await self._spawn_ffmpeg(
             lambda: discord.FFmpegOpusAudio(live.reader(), pipe=True, **live_source_kwargs(ffmpeg))
         )
+
+    async def _spawn_ffmpeg(self, make: Any) -> discord.AudioSource:
+        """Popen in a thread (spawning can stall the loop); a vanished binary is one line."""
+        try:
+            return await asyncio.to_thread(make)
+        except discord.ClientException as exc:  # "<path> was not found."
+            log.error("ffmpeg could not be started (%s): install it or set FFMPEG_PATH", exc)
+            self._ffmpeg = None  # look again next time
+            raise PlaybackError("ffmpeg is not installed on the bot's host") from exc
 
     async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
         ffmpeg = await self._find_ffmpeg()
         kwargs = ffmpeg_source_kwargs(ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
-        # Popen in a thread: spawning a process can stall the loop on a busy host.
-        return await asyncio.to_thread(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
+        return await self._spawn_ffmpeg(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
 
     async def _fetch_attachment(self, url: str) -> Path:
         return await fetch_to_temp(

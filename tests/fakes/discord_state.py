@@ -410,6 +410,7 @@ class FakeAttachment:
     content_type: str | None = None
     description: str | None = None
     ephemeral: bool = False
+    expired: bool = False  # the CDN answers 404 (signed attachment links expire)
 
     @property
     def size(self) -> int:

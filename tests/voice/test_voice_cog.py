@@ -38,6 +38,7 @@ from .voice_fakes import FakeTransport, until
 
 COMMANDS = ("play", "queue", "skip", "stop", "leave")
 QUIET_ID = 1003  # a voice channel where the bot may connect but not speak
+FULL_ID = 1004  # a voice channel for one person
 
 
 @dataclass
@@ -112,6 +113,9 @@ async def foley(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Fole
         type=ChannelType.VOICE,
         overwrites=[Overwrite(fake_discord.bot.id, 1, deny=Perm.SPEAK)],
     )
+    fake_discord.add_channel(
+        GUILD_ID, "Booth", channel_id=FULL_ID, type=ChannelType.VOICE
+    ).user_limit = 1
     db = await Database.open(settings.database_path)
     try:
         async with aiohttp.ClientSession() as session:
