@@ -67,10 +67,14 @@ class LiveAudio:
         return len(self._data)
 
     # -- reader side (any thread) ---------------------------------------------------------
-    def read_from(self, offset: int, n: int, timeout: float | None = None) -> bytes:
-        """Up to ``n`` bytes at ``offset``; blocks until some exist. b"" = the end."""
+    def read_from(self, offset: int, n: int, timeout: float | None = None) -> bytes | None:
+        """Up to ``n`` bytes at ``offset``, waiting up to ``timeout`` for some.
+
+        b"" is the end of the speech; None means nothing new arrived in time.
+        """
         with self._cond:
-            self._cond.wait_for(lambda: len(self._data) > offset or self._done, timeout)
+            if not self._cond.wait_for(lambda: len(self._data) > offset or self._done, timeout):
+                return None
             return bytes(self._data[offset : offset + n])
 
     def reader(self) -> LiveReader:
@@ -91,11 +95,13 @@ class LiveReader:
         self.closed = False
 
     def read(self, n: int = 65536) -> bytes:
-        if self.closed:
-            return b""
-        chunk = self.live.read_from(self.offset, n if n > 0 else 65536)
-        self.offset += len(chunk)
-        return chunk
+        while not self.closed:
+            # Wake now and then: a stopped track closes the reader while it waits.
+            chunk = self.live.read_from(self.offset, n if n > 0 else 65536, timeout=0.25)
+            if chunk is not None:
+                self.offset += len(chunk)
+                return chunk
+        return b""
 
     def close(self) -> None:
         self.closed = True

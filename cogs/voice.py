@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,24 @@ log = logging.getLogger(__name__)
 
 NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
 PANEL_REFRESH_S = 15.0  # coarse elapsed time: one edit per 15 s, never per second
+
+
+class LiveOpusAudio(discord.FFmpegOpusAudio):
+    """``FFmpegOpusAudio`` fed from a ``LiveReader``: closing the reader first lets
+    discord.py's pipe-writer thread end quietly when a track is stopped mid-stream."""
+
+    def __init__(self, reader: Any, **kwargs: Any) -> None:
+        self._live_reader = reader
+        super().__init__(reader, **kwargs)
+
+    def cleanup(self) -> None:
+        self._live_reader.close()  # its read() returns b"" within 0.25 s
+        writer = getattr(self, "_pipe_writer_thread", None)
+        if writer is not None and writer is not threading.current_thread():
+            # discord.py 2.7.1 resets stdin to MISSING in cleanup while the writer may
+            # still use it (an AttributeError traceback in that thread): let it finish.
+            writer.join(timeout=1.0)
+        super().cleanup()
 
 
 class VoiceCog(commands.Cog):
@@ -407,7 +426,7 @@ class VoiceCog(commands.Cog):
         """ffmpeg reads the speech from a pipe that discord.py fills from ``live``."""
         ffmpeg = await self._find_ffmpeg()
         return await self._spawn_ffmpeg(
-            lambda: discord.FFmpegOpusAudio(live.reader(), pipe=True, **live_source_kwargs(ffmpeg))
+            lambda: LiveOpusAudio(live.reader(), pipe=True, **live_source_kwargs(ffmpeg))
         )
 
     async def _spawn_ffmpeg(self, make: Any) -> discord.AudioSource:

@@ -63,7 +63,7 @@ async def test_first_frame_reaches_voice_before_the_speech_is_sent(
         (tts,) = foley.sim.requests_for("elevenlabs", "tts")  # one request, one charge
         assert tts.path.endswith("/stream") and tts.query["output_format"] == "mp3_44100_128"
         uploaded = message.attachments[0].data
-        assert uploaded == live.read_from(0, live.size)  # the same bytes were saved and posted
+        assert uploaded == live.read_from(0, live.size, timeout=0)  # the same bytes, saved
         assert await _ledger_kinds(foley, job_id) == ["reserve", "settle"]
         await until(lambda: transport.voice.frames > 100, what="the speech kept playing")
 
