@@ -11,6 +11,7 @@ from bot.audio import decoded_seconds, find_ffmpeg
 from tests.e2e.harness import Foley, running_foley
 from tests.e2e.test_buttons import click, private_reply
 from tests.e2e.test_generate import _job_id, run_to_result
+from tests.fakes.discord_faults import RestFault
 from tests.fakes.discord_http import API_PREFIX
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_state import FakeSound, Perm
@@ -117,3 +118,24 @@ async def test_settings_soundboard_turns_the_button_off(foley: Foley) -> None:
     assert reply == "(private) ➕ Soundboard under results: off."
     _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="hum", duration=1.0)
     assert f"foley:soundboard:{_job_id(result)}" not in result.custom_ids()
+
+
+async def test_discord_refusals_are_explained(foley: Foley) -> None:
+    _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="clap", duration=2.0)
+    job_id = _job_id(result)
+    faults = foley.fake.rest_faults
+    faults.add(
+        RestFault(method="POST", path="/soundboard-sounds", status=403, code=50013,
+                  message="Missing Permissions")
+    )  # fmt: skip
+    assert (await open_and_submit(foley, OWNER_ID, result.id, job_id, start="0")) == (
+        "Discord says I may not add soundboard sounds here; a server admin needs to give "
+        "Foley the Create Expressions permission."
+    )
+    faults.add(
+        RestFault(method="POST", path="/soundboard-sounds", status=400, code=50035,
+                  message="Invalid Form Body")
+    )  # fmt: skip
+    reply = await open_and_submit(foley, OWNER_ID, result.id, job_id, start="0")
+    assert reply.startswith("Discord refused this sound: Invalid Form Body")
+    assert foley.fake.guilds[GUILD_ID].soundboard == []
