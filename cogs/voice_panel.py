@@ -98,8 +98,21 @@ def panel_text(player: GuildPlayer) -> str:
     return "\n".join(lines)
 
 
+LIVE_KBPS = 128  # /say play:true streams mp3_44100_128, a constant bit rate
+
+
+def item_seconds(item: QueueItem) -> float | None:
+    """The item's length; for speech that streamed in, from its size once complete."""
+    live = item.live
+    if item.duration_s is None and live is not None and live.done and live.error is None:
+        return live.size * 8 / (LIVE_KBPS * 1000)
+    return item.duration_s
+
+
 def length_text(item: QueueItem) -> str:
-    return clock_text(item.duration_s)
+    if item.live is not None and not item.live.done:
+        return "live"
+    return clock_text(item_seconds(item))
 
 
 def queue_text(player: GuildPlayer, now: float | None = None) -> str:
@@ -116,9 +129,9 @@ def queue_text(player: GuildPlayer, now: float | None = None) -> str:
         )
     waiting = list(player.queue)
     plan = schedule(
-        current.duration_s if current else 0.0,
+        item_seconds(current) if current else 0.0,
         player.clock.elapsed,
-        [i.duration_s for i in waiting],
+        [item_seconds(i) for i in waiting],
     )
     for n, (item, slot) in enumerate(zip(waiting, plan.waiting, strict=True), 1):
         if n > QUEUE_LINES:

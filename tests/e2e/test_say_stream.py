@@ -53,6 +53,8 @@ async def test_first_frame_reaches_voice_before_the_speech_is_sent(
         note = await inter.wait_for_followup(lambda m: m.ephemeral, timeout=15)
         assert note.content.startswith("▶ Playing **The first move")
         await until(lambda: transport.clients and transport.voice.first_frame_at, what="frame")
+        queue = await foley.reply_text("queue", MEMBER_ID)
+        assert "▶ **The first move" in queue and queue.endswith("/ live")  # still streaming
         message = await inter.wait_for_original(finished, timeout=30)
         job_id = _job_id(message)
         live = foley.services.live_audio.get(job_id)

@@ -84,3 +84,18 @@ def test_clock_excludes_pauses_and_schedule_adds_lengths() -> None:
     assert [s.starts_in for s in plan.waiting] == [20.0, 32.0, None]
     assert [clock_text(x) for x in (0, 61.4, 3725, None)] == ["0:00", "1:01", "1:02:05", "?:??"]
     assert coarse(14.9) == 10.0
+
+
+def test_streamed_item_is_live_until_complete_then_has_its_length() -> None:
+    from bot.live_audio import LiveAudio
+    from cogs.voice_panel import item_seconds, length_text
+
+    live = LiveAudio("j1")
+    item = QueueItem("j1", "HELLO", ALICE, live=live)
+    live.feed(b"\xff" * 16_000)
+    assert length_text(item) == "live" and item_seconds(item) is None
+    live.feed(b"\xff" * 16_000)
+    live.finish()
+    assert item_seconds(item) == 2.0 and length_text(item) == "0:02"  # 128 kb/s CBR
+    reader = live.reader()
+    assert len(reader.read(40_000)) == 32_000 and reader.read() == b""
