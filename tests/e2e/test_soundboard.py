@@ -15,7 +15,7 @@ from tests.fakes.discord_faults import RestFault
 from tests.fakes.discord_http import API_PREFIX
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_state import FakeSound, Perm
-from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, OTHER_MEMBER_ID, OWNER_ID
+from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, OTHER_MEMBER_ID, OWNER_ID, TEXT_CHANNEL_ID
 
 COMMANDS = ("sfx", "settings")
 FFMPEG = find_ffmpeg(None)
@@ -43,6 +43,7 @@ async def open_and_submit(foley: Foley, user: int, message_id: int, job_id: str,
 
 
 async def test_result_becomes_a_soundboard_sound(foley: Foley) -> None:
+    await foley.services.moderation.set_log_channel(GUILD_ID, TEXT_CHANNEL_ID, OWNER_ID)
     _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="door slam", duration=9.0)
     job_id = _job_id(result)
     assert f"foley:soundboard:{job_id}" in result.custom_ids()
@@ -69,6 +70,11 @@ async def test_result_becomes_a_soundboard_sound(foley: Foley) -> None:
         "soundboard.add",
         f"job:{job_id}",
     )
+    logged = await foley.fake.wait_for_message(
+        TEXT_CHANNEL_ID, lambda m: bool(m.embeds) and m.embeds[0]["title"].startswith("Added")
+    )
+    change = next(f["value"] for f in logged.embeds[0]["fields"] if f["name"] == "Change")
+    assert change == f"— → door slam ({sound.id})"
 
 
 async def test_full_soundboard_and_missing_permissions_are_explained(foley: Foley) -> None:
