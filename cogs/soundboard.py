@@ -20,7 +20,7 @@ from discord.ext import commands
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
 from bot.soundboard import SoundboardSwitch, SoundForm, make_clip, parse_form
-from bot.voice_queue import fetch_to_temp, job_title
+from bot.voice_queue import PlaybackError, discard_file, fetch_to_temp, job_title
 from cogs.checks import is_moderator, moderator_only
 from cogs.quota_views import announce_done, post_action
 
@@ -117,8 +117,12 @@ class SoundboardCog(commands.Cog):
             log.error("soundboard: ffmpeg not found: install it or set FFMPEG_PATH")
             raise UserError("I can't cut sounds: ffmpeg is not installed on the bot's host.")
         with tempfile.TemporaryDirectory(prefix="foley-sound-") as tmp:
-            src = await self._source(interaction, job, Path(tmp))
-            clip = await make_clip(ffmpeg, src, form.start_s, Path(tmp))
+            src, fetched = await self._source(interaction, job)
+            try:
+                clip = await make_clip(ffmpeg, src, form.start_s, Path(tmp))
+            finally:
+                if fetched:
+                    discard_file(src)
         reason = f"Foley: {member} ({member.id}) from job {job.id}"
         try:
             sound = await guild.create_soundboard_sound(
@@ -157,17 +161,23 @@ class SoundboardCog(commands.Cog):
             log.warning("guild %s: soundboard log entry not posted", guild.id, exc_info=True)
         return f"➕ Added **{discord.utils.escape_markdown(form.name)}** to the soundboard."
 
-    async def _source(self, interaction: discord.Interaction, job: Any, tmp: Path) -> Path:
+    async def _source(self, interaction: discord.Interaction, job: Any) -> tuple[Path, bool]:
+        """The result's audio: the local file, else the posted copy (fetched: True)."""
         path = job.output
         if path is not None and await asyncio.to_thread(path.is_file):
-            return path
+            return path, False
         message = interaction.message  # the result message the button sits under
         if message is not None and message.attachments:
-            return await fetch_to_temp(
-                self.bot.services.session,
-                message.attachments[0].url,
-                max_bytes=self.bot.settings.max_download_bytes,
-            )
+            try:
+                fetched = await fetch_to_temp(
+                    self.bot.services.session,
+                    message.attachments[0].url,
+                    max_bytes=self.bot.settings.max_download_bytes,
+                )
+            except PlaybackError as exc:
+                log.warning("job %s: soundboard source unavailable: %s", job.id, exc.reason)
+                raise UserError(f"I couldn't get this result's audio: {exc.reason}.") from exc
+            return fetched, True
         raise UserError("This result's audio is no longer stored, so I can't cut a sound from it.")
 
     # -- /settings soundboard -----------------------------------------------------------

@@ -160,3 +160,16 @@ async def test_discord_refusals_are_explained(foley: Foley) -> None:
     reply = await open_and_submit(foley, OWNER_ID, result.id, job_id, start="0")
     assert reply.startswith("Discord refused this sound: Invalid Form Body")
     assert foley.fake.guilds[GUILD_ID].soundboard == []
+
+
+async def test_a_result_whose_file_was_removed_is_cut_from_its_upload(foley: Foley) -> None:
+    _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="gong", duration=3.0)
+    job_id = _job_id(result)
+    job = await foley.services.engine.get(job_id)
+    assert job is not None and job.output is not None
+    job.output.unlink()  # retention removed the local copy; Discord keeps the upload
+    assert await open_and_submit(foley, OWNER_ID, result.id, job_id, start="0") == (
+        "➕ Added **door slam** to the soundboard."
+    )
+    (sound,) = foley.fake.guilds[GUILD_ID].soundboard
+    assert sound.data[:3] == b"ID3"
