@@ -130,3 +130,18 @@ async def test_stop_button_needs_a_moderator_when_others_have_items(foley: Foley
     assert await press(foley, OWNER_ID, "stop") is None
     await until(lambda: not transport.voice.connected, what="left")
     await until(lambda: panel(foley.fake).content.startswith("⏹ Playback stopped"), what="final")
+
+
+async def test_elapsed_is_refreshed_by_a_coarse_timer(foley: Foley) -> None:  # noqa: F811
+    assert FFMPEG is not None
+    transport = FakeTransport()
+    foley.cog.connector, foley.cog.make_source = transport.connect, transport.make_source
+    foley.cog.panel_refresh_s = 0.05  # 15 s in production
+    job = foley.add_job("ja", MEMBER_ID, "tone ja")
+    await synthesize(FFMPEG, job.output_path, 2.0, "mp3")
+    await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
+    await foley.run(MEMBER_ID, "play", job="ja")
+    await until(lambda: panel(foley.fake) is not None)
+    await until(lambda: len(panel(foley.fake).edits) >= 2, what="timer edits")
+    assert panel(foley.fake).mentions() == (False, [], [])  # edits never ping either
+    await foley.cog.players[GUILD_ID].leave("test over")
