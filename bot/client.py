@@ -32,6 +32,7 @@ EXTENSIONS = (
     "cogs.generate",
     "cogs.results",
     "cogs.voice",
+    "cogs.soundboard",
     "cogs.quota",
     "cogs.settings",
     "cogs.status",
@@ -162,7 +163,11 @@ class JobStarter(Protocol):
 class VoiceEntry(Protocol):
     """Queueing a finished job in voice (cogs/voice.py), used by ▶ Play and ``/say play``."""
 
-    async def enqueue_for(self, interaction: discord.Interaction, job_id: str) -> str: ...
+    async def enqueue_for(
+        self, interaction: discord.Interaction, job_id: str, *, live: Any = None
+    ) -> str: ...
+
+    async def handle_panel(self, interaction: discord.Interaction, action: str) -> None: ...
 
 
 class JobButtons(Protocol):
@@ -175,6 +180,16 @@ class JobButtons(Protocol):
 
 class Presenter(Protocol):
     async def deliver(self, job: Job) -> DeliveryResult: ...
+
+
+class Soundboard(Protocol):
+    """➕ Soundboard (cogs/soundboard.py): whether results offer it, its form, its switch."""
+
+    async def offered(self, guild_id: int) -> bool: ...
+
+    async def open_form(self, interaction: discord.Interaction, job: Job) -> None: ...
+
+    async def set_switch(self, interaction: discord.Interaction, enabled: bool) -> None: ...
 
 
 class FoleyBot(commands.Bot):
@@ -197,6 +212,7 @@ class FoleyBot(commands.Bot):
         self.voice: VoiceEntry | None = None
         self.job_buttons: JobButtons | None = None
         self.presenter: Presenter | None = None
+        self.soundboard: Soundboard | None = None
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
 
     # -- lifecycle ---------------------------------------------------------

@@ -30,6 +30,7 @@ from bot.jobs.models import (
     Job,
     JobUpdate,
 )
+from bot.live_audio import LiveAudioHub
 from bot.ops.looplag import LoopLagMonitor
 from bot.ops.metrics import Metrics
 from bot.providers.breaker import BreakerProvider, CircuitBreaker
@@ -66,6 +67,8 @@ class Services:
     looplag: LoopLagMonitor
     # What voice playback uses to find jobs (get / latest_for / recent_for).
     job_lookup: Any = None
+    # Speech being streamed for /say play:true, by job id (ElevenLabs client → voice).
+    live_audio: LiveAudioHub = field(default_factory=LiveAudioHub)
     # AI/ML API billing reconciliation every RECONCILE_INTERVAL_H hours (None = off).
     reconcile: ReconcileTask | None = None
     # Passed to start() by the Discord adapter; the engine calls it for every ready job.
@@ -88,7 +91,10 @@ class Services:
         metrics = Metrics()
         breakers: dict[str, CircuitBreaker] = {}
         providers: dict[str, BreakerProvider] = {}
-        for service, client in build_providers(settings, session, retry=retry).items():
+        live_audio = LiveAudioHub()
+        for service, client in build_providers(
+            settings, session, retry=retry, live=live_audio
+        ).items():
             breaker = CircuitBreaker(
                 service,
                 settings.provider_breaker_threshold,
@@ -161,6 +167,7 @@ class Services:
             ffmpeg=ffmpeg,
             looplag=LoopLagMonitor(metrics),
             job_lookup=generation,
+            live_audio=live_audio,
         )
         engine.add_listener(services._observe)
         aimlapi = providers.get("aimlapi")

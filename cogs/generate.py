@@ -21,10 +21,11 @@ from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.requests import SAY_MODELS
 from bot.generation.service import ReplyTarget, Requester
-from bot.jobs.models import Job, JobState
-from bot.providers.base import GenerationRequest
+from bot.jobs.models import Job
+from bot.providers.base import GenerationRequest, JobKind
 from bot.quotas import QuotaExceeded
 from cogs.checks import member_context, missing_permissions
+from cogs.voice_live import play_when_ready
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +76,8 @@ class GenerateCog(commands.Cog):
         try:
             # Server settings, then explicit > preference > server default > built-in.
             request = await self.generation.prepare(command, requester, options)
+            if play and request.kind is JobKind.SAY:
+                request.params["stream"] = True  # played while it is made (cogs/voice_live)
             visibility = await self.generation.server_settings.visibility(requester.context)
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
@@ -146,25 +149,8 @@ class GenerateCog(commands.Cog):
         task.add_done_callback(self._tasks.discard)
 
     async def _play_when_ready(self, interaction: discord.Interaction, job_id: str) -> None:
-        """``/say … play:true``: queue the result in voice once it has been delivered."""
-        async for update in await self.bot.services.engine.subscribe(job_id):
-            if update.terminal:
-                if update.state is not JobState.DELIVERED:
-                    return
-                break
-        voice = self.bot.voice
-        if voice is None:
-            return
-        try:
-            text = await voice.enqueue_for(interaction, job_id)
-        except UserError as exc:
-            text = str(exc)
-        except Exception as exc:
-            text = describe_error(exc, context="/say play").message
-        try:
-            await interaction.followup.send(text, ephemeral=True)
-        except discord.HTTPException as exc:
-            log.info("could not confirm voice playback: %s", exc)
+        """``/say … play:true``: play the speech while it streams in (cogs/voice_live.py)."""
+        await play_when_ready(self.bot, interaction, job_id)
 
     # -- commands -----------------------------------------------------------------
     @app_commands.command(name="music", description="Generate a music track from a description")

@@ -24,7 +24,7 @@ from bot.generation import messages
 from bot.generation.uploads import prepare_upload, upload_limit
 from bot.jobs.models import JobState, displayed_cost
 from cogs.checks import is_moderator, missing_permissions
-from cogs.ui.buttons import JobButton, job_view, result_view
+from cogs.ui.buttons import JobButton, job_view, result_view, soundboard_offered
 from cogs.ui.presenter import JobPresenter
 from cogs.ui.render import prompt_of, result_embed, safe_prompt, upload_name
 
@@ -106,6 +106,12 @@ class ResultsCog(commands.Cog):
         text = await voice.enqueue_for(interaction, job_id)
         await interaction.followup.send(text, ephemeral=True)
 
+    async def _on_soundboard(self, interaction: discord.Interaction, job_id: str) -> None:
+        soundboard = self.bot.soundboard
+        if soundboard is None:
+            raise UserError("Soundboard sounds aren't available on this bot.")
+        await soundboard.open_form(interaction, await self._job(interaction, job_id))
+
     async def _on_again(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
         problem = self.services.generation.unavailable_reason(job.kind)
@@ -168,7 +174,11 @@ class ResultsCog(commands.Cog):
                     f"{job.channel_id}/{job.result_message_id}"
                 )
                 embed.url = link
-            view = result_view(job.id, playable=self.bot.voice is not None)
+            view = result_view(
+                job.id,
+                playable=self.bot.voice is not None,
+                soundboard=await soundboard_offered(self.bot, job.guild_id),
+            )
             await interaction.edit_original_response(embed=embed, attachments=files, view=view)
 
     @job.autocomplete("id")

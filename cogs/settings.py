@@ -203,6 +203,14 @@ class SettingsCog(commands.Cog):
         )
         await self._done(interaction, change)
 
+    @settings.command(name="soundboard", description="Offer ➕ Soundboard under results here")
+    @app_commands.describe(enabled="Show the ➕ Soundboard button under new results")
+    @moderator_only()
+    async def soundboard(self, interaction: discord.Interaction, enabled: bool) -> None:
+        if self.bot.soundboard is None:
+            raise UserError("Soundboard sounds aren't available on this bot.")
+        await self.bot.soundboard.set_switch(interaction, enabled)
+
     @settings.command(name="reset", description="Put a setting back to its built-in default")
     @app_commands.describe(key="The setting, as /settings show names it")
     @moderator_only()

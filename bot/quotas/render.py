@@ -34,6 +34,8 @@ _ACTIONS: dict[str, tuple[str, str]] = {
     "settings.moderator_role": ("set moderator role", "role"),
     "settings.log_channel": ("set log channel", "channel"),
     "settings.change": ("changed setting", "text"),  # bot/settings: values already in words
+    "settings.soundboard": ("set ➕ Soundboard", "switch"),
+    "soundboard.add": ("added soundboard sound", "sound"),
 }
 
 
@@ -147,6 +149,12 @@ def audit_value(action: str, value: Any) -> str:
         return "none" if value is None else f"<#{value}>"
     if kind == "text":
         return "—" if value is None else plain(str(value), 120)
+    if kind == "switch":
+        return "—" if value is None else ("on" if value else "off")
+    if kind == "sound":
+        if not isinstance(value, dict):
+            return "—"
+        return f"{plain(str(value.get('name', '')), 32)} ({value.get('sound_id', '?')})"
     return "none" if value is None else code(str(value), 60)
 
 

@@ -78,6 +78,11 @@ class Timings:
     )
     tts_latency_s: float = 0.4  # time to first byte of a text-to-speech reply
     sfx_latency_s: float = 2.0  # sound effects are generated before the reply starts
+    # Seconds of generating per second of speech after the first byte. The /stream
+    # endpoint sends each piece as it is made (about real time, like ElevenLabs'
+    # multilingual models); the plain endpoint answers only once all of it is made.
+    tts_generation_ratio: float = 1.0
+
     seed: int = 20261201  # the jitter's generator; same seed, same sequence of durations
     rng: random.Random = field(init=False, repr=False)
 
@@ -96,6 +101,7 @@ class Timings:
             default_model=quick,
             tts_latency_s=0.0,
             sfx_latency_s=0.0,
+            tts_generation_ratio=0.0,
         )
 
 

@@ -33,7 +33,7 @@ from bot.jobs.models import (
     JobUpdate,
     displayed_cost,
 )
-from cogs.ui.buttons import pending_view, result_view
+from cogs.ui.buttons import pending_view, result_view, soundboard_offered
 from cogs.ui.render import result_embed, status_text, upload_name
 
 log = logging.getLogger(__name__)
@@ -222,7 +222,11 @@ class JobPresenter:
             name = upload_name(job, upload.path)
             return [discord.File(upload.path, filename=name, spoiler=spoiler)]
 
-        view = result_view(job.id, playable=self.bot.voice is not None)
+        view = result_view(
+            job.id,
+            playable=self.bot.voice is not None,
+            soundboard=await soundboard_offered(self.bot, job.guild_id),
+        )
         try:
             message = await self._publish_result(job, embed, files, view)
         except discord.HTTPException as exc:

@@ -341,7 +341,7 @@ class RestRoutes:
 
     async def cdn(self, request: web.Request) -> web.Response:
         att = self.store.find_attachment(snowflake_arg(request, "attachment_id"))
-        if att is None or att.filename != request.match_info["filename"]:
+        if att is None or att.expired or att.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
         return web.Response(
             body=att.data, content_type=att.content_type or "application/octet-stream"
