@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.dashboard import data, oauth
+from bot.dashboard import data, oauth, settings_page
 from bot.dashboard.auth import MODERATOR, OWNER, LinkRefused, Session
 from bot.dashboard.rights import RightsUnavailable
 from bot.quotas import render as r
@@ -42,6 +42,7 @@ def add_routes(app: web.Application, server: DashboardServer) -> None:
     r_.add_post("/signout", p.signout)
     r_.add_get("/g/{guild_id:\\d+}", p.guild)
     r_.add_post("/g/{guild_id:\\d+}/allowance", p.allowance_form)
+    r_.add_post("/g/{guild_id:\\d+}/settings", settings_page.Forms(p).submit)
     r_.add_get("/g/{guild_id:\\d+}/export/{table}.csv", p.guild_csv)
     r_.add_get("/g/{guild_id:\\d+}/jobs/{job_id}/audio", p.audio)
     r_.add_get("/api/g/{guild_id:\\d+}/daily", p.api_daily)
@@ -81,7 +82,7 @@ class Pages:
         self.services = server.services
 
     # -- access ---------------------------------------------------------------------------
-    def _guild_for(self, request: web.Request) -> tuple[Session, int]:
+    def guild_for(self, request: web.Request) -> tuple[Session, int]:
         """The page's server, if this session may see it (its moderator, or the operator)."""
         session = _session(request)
         guild_id = int(request.match_info["guild_id"])
@@ -200,7 +201,14 @@ class Pages:
 
     # -- the server page ------------------------------------------------------------------
     async def guild(self, request: web.Request) -> web.StreamResponse:
-        session, guild_id = self._guild_for(request)
+        session, guild_id = self.guild_for(request)
+        return await self.render_guild(request, session, guild_id)
+
+    async def render_guild(
+        self, request: web.Request, session: Session, guild_id: int, *,
+        settings_error: str | None = None, status: int = 200,
+    ) -> web.Response:  # fmt: skip
+        """The server page; a refused settings form shows it again with the refusal."""
         q = request.query
         days = 90 if q.get("days") == "90" else 30
         kind = q.get("kind") if q.get("kind") in data.JOB_KINDS else None
@@ -216,11 +224,16 @@ class Pages:
         if (audit_id := _int(q.get("changed"))) is not None:
             for entry in await self.services.moderation.audit_log(guild_id, limit=20):
                 if entry.audit_id == audit_id:
-                    changed = f"{r.audit_label(entry.action)}: {r.audit_change(entry)}"
+                    label = r.audit_label(entry.action)
+                    if entry.target.startswith("setting:"):  # name the setting, as /settings does
+                        label = f"{label} {entry.target.removeprefix('setting:')}"
+                    changed = f"{label}: {r.audit_change(entry)}"
         return aiohttp_jinja2.render_template(
             "server.html",
             request,
             {
+                **await settings_page.context(self.services, guild_id),
+                "settings_error": settings_error.replace("`", "") if settings_error else None,
                 "session": session,
                 "guild_id": guild_id,
                 "days": days,
@@ -241,6 +254,7 @@ class Pages:
                 "max_tokens": MAX_TOKENS,
                 "error": q.get("error"),
             },
+            status=status,
         )
 
     async def _set_allowance(self, session: Session, guild_id: int, form: Any) -> int:
@@ -257,25 +271,24 @@ class Pages:
             raise web.HTTPBadRequest(text=f"That allowance was refused: {exc}.") from None
         actor = session.user_id or None
         await self.services.policy.set_user_allowance(guild_id, user_id, limit, actor)
-        entry = await self._audit_entry(guild_id, actor, "quota.user_limit", f"user:{user_id}")
+        return await self.post_audit(guild_id, actor, "quota.user_limit", f"user:{user_id}")
+
+    async def post_audit(self, guild_id: int, actor: int | None, action: str, target: str) -> int:
+        """Post the entry a change just wrote to the log channel, as the slash commands do."""
+        entry = await self.services.moderation.latest_entry(guild_id, actor, action, target)
         if entry is None:
+            log.warning("guild %s: no audit entry found for %s on %s", guild_id, action, target)
             return 0
         await self.server.discord.post_audit(guild_id, entry)
         return entry.audit_id
 
-    async def _audit_entry(self, guild_id: int, actor: int | None, action: str, target: str):
-        for entry in await self.services.moderation.audit_log(guild_id, limit=10):
-            if (entry.actor_id, entry.action, entry.target) == (actor, action, target):
-                return entry
-        return None
-
     async def allowance_form(self, request: web.Request) -> web.StreamResponse:
-        session, guild_id = self._guild_for(request)
+        session, guild_id = self.guild_for(request)
         audit_id = await self._set_allowance(session, guild_id, await request.post())
         raise web.HTTPSeeOther(f"/g/{guild_id}?changed={audit_id}#quotas")
 
     async def api_allowance(self, request: web.Request) -> web.StreamResponse:
-        session, guild_id = self._guild_for(request)
+        session, guild_id = self.guild_for(request)
         try:
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -286,13 +299,13 @@ class Pages:
         return web.json_response({"audit_id": audit_id})
 
     async def api_daily(self, request: web.Request) -> web.StreamResponse:
-        _, guild_id = self._guild_for(request)
+        _, guild_id = self.guild_for(request)
         days = 90 if request.query.get("days") == "90" else 30
         table = await data.daily_chart(self.services, guild_id, days)
         return web.json_response({"headers": table.headers, "rows": table.rows})
 
     async def guild_csv(self, request: web.Request) -> web.StreamResponse:
-        _, guild_id = self._guild_for(request)
+        _, guild_id = self.guild_for(request)
         name = request.match_info["table"]
         days = 90 if request.query.get("days") == "90" else 30
         if name == "daily":
@@ -308,10 +321,12 @@ class Pages:
             return _csv(data.jobs_table(await data.recent_jobs(self.services, guild_id)))
         if name == "audit":
             return _csv(await data.audit_table(self.services, guild_id))
+        if name == "settings":
+            return _csv(await settings_page.settings_table(self.services, guild_id))
         raise web.HTTPNotFound(text="No such table.")
 
     async def audio(self, request: web.Request) -> web.StreamResponse:
-        _, guild_id = self._guild_for(request)
+        _, guild_id = self.guild_for(request)
         row = await sql.guild_job(self.services.db, request.match_info["job_id"], guild_id)
         if row is None:
             raise web.HTTPNotFound(text="No such job in this server.")
