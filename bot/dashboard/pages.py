@@ -137,7 +137,7 @@ class Pages:
             request,
             {
                 **await settings_page.context(self.services, guild_id),
-                "settings_error": settings_error.replace("`", "") if settings_error else None,
+                "settings_error": r.unmarked(settings_error) if settings_error else None,
                 "session": session,
                 "guild_id": guild_id,
                 "days": days,
@@ -153,7 +153,7 @@ class Pages:
                 "kinds": data.JOB_KINDS,
                 "states": data.JOB_STATES,
                 "audit": await data.audit_table(self.services, guild_id),
-                "changed": changed.replace("`", "") if changed else None,
+                "changed": r.unmarked(changed) if changed else None,
                 "period": self.services.settings.quota_period,
                 "max_tokens": MAX_TOKENS,
                 "error": q.get("error"),

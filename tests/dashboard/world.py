@@ -18,7 +18,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_state import Perm
 from tests.fakes.fixtures import GUILD_ID, OWNER_ID
 
-COMMANDS = ("dashboard", "quota", "usage", "sfx", "music", "settings")
+COMMANDS = ("dashboard", "quota", "usage", "sfx", "music", "play", "settings")
 MOD_ID = 2101
 MOD_ROLE_ID = 3101
 LOG_CHANNEL_ID = 1101
