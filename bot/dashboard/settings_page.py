@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.dashboard.data import Table
+from bot.dashboard.rights import DiscordSide
 from bot.errors import UserError
 from bot.services import Services
 from bot.settings.model import (
@@ -79,6 +80,20 @@ def _id(form: Any, name: str, what: str) -> int:
     return int(value)
 
 
+async def _known(discord: DiscordSide, guild_id: int, kind: str, object_id: int) -> int:
+    """The id, if this server has it (a slash-command option only offers what it has)."""
+    found = await discord.has(guild_id, kind, object_id)
+    if found is None:
+        raise UserError(f"Discord could not confirm that {kind} just now; try again in a minute.")
+    if not found:
+        what = "text channel" if kind == "channel" else "role"
+        raise UserError(
+            f"This server has no {what} with the id {object_id}. In Discord, turn on "
+            f"Developer Mode and use Copy ID on the {kind}."
+        )
+    return object_id
+
+
 def _on(form: Any) -> bool:
     value = _text(form, "enabled")
     if value not in ("on", "off"):
@@ -93,7 +108,9 @@ def _number(form: Any, name: str) -> float:
         raise UserError("Give the limit as a number.") from None
 
 
-async def apply(service: SettingsService, guild_id: int, actor: Any, form: Any) -> Change:
+async def apply(
+    service: SettingsService, discord: DiscordSide, guild_id: int, actor: Any, form: Any
+) -> Change:
     """One form's change, through the /settings subcommand's service call."""
     action = _text(form, "action")
     if action == "channel":
@@ -102,12 +119,14 @@ async def apply(service: SettingsService, guild_id: int, actor: Any, form: Any) 
             return await service.clear_channels(guild_id, actor, command)
         if mode not in ("allow", "deny"):
             raise UserError("Choose allow, deny or clear.")
-        channel_id = _id(form, "channel_id", "channel")
+        channel_id = await _known(discord, guild_id, "channel", _id(form, "channel_id", "channel"))
         return await service.channel(guild_id, actor, command, channel_id, mode)
     if action == "enabled":
         return await service.set_enabled(guild_id, actor, _text(form, "command"), _on(form))
     if action == "role":
-        role = _id(form, "role_id", "role") if _text(form, "role_id") else None
+        role = None
+        if _text(form, "role_id"):
+            role = await _known(discord, guild_id, "role", _id(form, "role_id", "role"))
         return await service.set_role(guild_id, actor, _text(form, "command"), role)
     if action == "limit":
         command, _, name = _text(form, "limit").partition(".")
@@ -137,7 +156,8 @@ class Forms:
         session, guild_id = self.pages.guild_for(request)
         actor = session.user_id or None  # the operator's link has no member id
         try:
-            change = await apply(self.service, guild_id, actor, await request.post())
+            form = await request.post()
+            change = await apply(self.service, self.pages.server.discord, guild_id, actor, form)
         except UserError as exc:
             return await self.pages.render_guild(
                 request, session, guild_id, settings_error=str(exc), status=400

@@ -149,6 +149,10 @@ async def test_every_settings_form_changes_what_slash_settings_shows(
             page, "Save channels", ch_command="sfx", ch_mode="allow", ch_id="general"
         )
         assert "Give the channel's Discord id (a number)" in refused
+        refused = await save(page, "Save channels", ch_id="999999")
+        assert "This server has no text channel with the id 999999" in refused
+        refused = await save(page, "Save role", role_command="say", role_id="999999")
+        assert "This server has no role with the id 999999" in refused
 
         text = await private(world.foley, "settings show", MOD_ID)
         for line in (
