@@ -3,7 +3,8 @@
 Also the dashboard's Discord side (:class:`bot.dashboard.rights.DiscordSide`):
 rights asked of Discord's REST API every time (never the gateway cache, which
 without privileged intents does not learn about role changes), log-channel
-posts with the same embed as ``/quota``, and delivered attachments.
+posts with the same embed as ``/quota``, delivered attachments, and whether a
+server has a channel or role (the settings forms take ids).
 """
 
 from __future__ import annotations
@@ -69,6 +70,21 @@ class DiscordRest:
         if channel_id is not None:
             channel = self.bot.get_partial_messageable(channel_id, guild_id=guild_id)
             await views.post_audit(channel, guild_id, entry)
+
+    async def has(self, guild_id: int, kind: str, object_id: int) -> bool | None:
+        http = self.bot.http
+        try:
+            if kind == "channel":
+                items = await http.get_all_guild_channels(guild_id)
+                # What a discord.TextChannel option accepts: text and announcement channels.
+                items = [c for c in items if int(c.get("type", -1)) in (0, 5)]
+            else:
+                items = await http.get_roles(guild_id)
+        except discord.NotFound:
+            return False
+        except (TimeoutError, discord.HTTPException, aiohttp.ClientError):
+            return None
+        return any(int(item["id"]) == object_id for item in items)
 
     async def attachment_url(self, channel_id: int, message_id: int) -> str | None:
         try:

@@ -16,7 +16,7 @@ from discord.ext import commands
 from bot.client import FoleyBot
 from bot.errors import UserError
 from bot.quotas.render import cap_lines
-from bot.settings.model import COMMAND_SCOPES, COMMANDS, LIMITS, VISIBILITIES
+from bot.settings.model import COMMAND_SCOPES, COMMANDS, LIMIT_BOUNDS, LIMITS, VISIBILITIES
 from bot.settings.resolve import music_model_names, tts_model_names
 from bot.settings.service import BUILTIN, Change, SettingsService, setting_keys
 from cogs import quota_views as views
@@ -28,11 +28,8 @@ COMMAND_CHOICES = [Choice(name=c, value=c) for c in COMMANDS]
 LIMIT_CHOICES = [Choice(name=c, value=c) for c in LIMITS]
 MODEL_CHOICES = [Choice(name=m, value=m) for m in music_model_names()]
 TTS_CHOICES = [Choice(name=m, value=m) for m in tts_model_names()]
+DURATION, STEPS, CHARS = (LIMIT_BOUNDS[n] for n in ("max_duration", "max_steps", "max_chars"))
 VISIBILITY_CHOICES = [Choice(name=v, value=v) for v in VISIBILITIES]
-
-
-def _changed(change: Change) -> str:
-    return f"`{change.key}`: {change.before} → {change.after}."
 
 
 class SettingsCog(commands.Cog):
@@ -55,7 +52,7 @@ class SettingsCog(commands.Cog):
 
     async def _done(self, interaction: discord.Interaction, change: Change) -> None:
         await views.announce_done(
-            self.bot, interaction, _changed(change), "settings.change", f"setting:{change.key}"
+            self.bot, interaction, change.text, "settings.change", f"setting:{change.key}"
         )
 
     # ------------------------------------------------------------- /settings
@@ -135,9 +132,9 @@ class SettingsCog(commands.Cog):
         self,
         interaction: discord.Interaction,
         command: str,
-        max_duration: app_commands.Range[float, 0.5, 300.0] | None = None,
-        max_steps: app_commands.Range[int, 1, 1000] | None = None,
-        max_chars: app_commands.Range[int, 1, 40_000] | None = None,
+        max_duration: app_commands.Range[float, DURATION[0], DURATION[1]] | None = None,
+        max_steps: app_commands.Range[int, STEPS[0], STEPS[1]] | None = None,
+        max_chars: app_commands.Range[int, CHARS[0], CHARS[1]] | None = None,
     ) -> None:
         given = {
             k: v
@@ -157,7 +154,7 @@ class SettingsCog(commands.Cog):
         await self._many(interaction, changes)
 
     async def _many(self, interaction: discord.Interaction, changes: list[Change]) -> None:
-        text = " ".join(_changed(c) for c in changes)
+        text = " ".join(c.text for c in changes)
         await views.announce_done(
             self.bot, interaction, text, "settings.change", f"setting:{changes[-1].key}"
         )

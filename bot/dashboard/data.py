@@ -187,7 +187,7 @@ async def audit_table(services: Services, guild_id: int, limit: int = 50) -> Tab
                 "—" if e.actor_id is None else str(e.actor_id),
                 r.audit_label(e.action),
                 e.target,
-                r.audit_change(e).replace("`", ""),
+                r.unmarked(r.audit_change(e)),
             ]
             for e in entries
         ],

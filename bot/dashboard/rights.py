@@ -33,6 +33,11 @@ class DiscordSide(Protocol):
         """Post a moderator action to the server's log channel, as the slash commands do."""
         ...
 
+    async def has(self, guild_id: int, kind: str, object_id: int) -> bool | None:
+        """Whether the server has that text channel (``kind="channel"``) or role (``"role"``),
+        as a ``/settings`` option would only offer it; None when Discord can't be asked now."""
+        ...
+
     async def attachment_url(self, channel_id: int, message_id: int) -> str | None:
         """The URL of the audio attached to a delivered message, or None if it is gone."""
         ...

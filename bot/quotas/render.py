@@ -18,6 +18,7 @@ from bot.quotas.moderation import AuditEntry
 from bot.quotas.policy import LimitSetting
 
 _MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_MARKUP = re.compile(r"\\([\\*_~`|\[\]])|`")
 
 # action → (label, what the before/after values mean)
 _ACTIONS: dict[str, tuple[str, str]] = {
@@ -80,6 +81,11 @@ def plain(text: str, limit: int = 100) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return _MARKDOWN.sub(r"\\\1", text)
+
+
+def unmarked(text: str) -> str:
+    """Text written for Discord, for a web page: escapes undone, inline-code marks dropped."""
+    return _MARKUP.sub(lambda m: m.group(1) or "", text)
 
 
 def code(text: str, limit: int = 100) -> str:

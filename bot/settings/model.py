@@ -19,6 +19,12 @@ LIMITS: dict[str, tuple[tuple[str, str, bool], ...]] = {
     "sfx": (("max_duration", "seconds", False),),
     "say": (("max_chars", "characters", True),),
 }
+# The range each limit may be set to (the /settings limit options and the dashboard's form).
+LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
+    "max_duration": (0.5, 300.0),
+    "max_steps": (1, 1000),
+    "max_chars": (1, 40_000),
+}
 DEFAULT_NAMES = ("model", "voice", "tts_model")
 VISIBILITIES = ("public", "private", "spoiler")
 BUILTIN_VISIBILITY = "public"

@@ -22,6 +22,7 @@ from bot.settings.model import (
     COMMAND_SCOPES,
     COMMANDS,
     DEFAULT_NAMES,
+    LIMIT_BOUNDS,
     LIMITS,
     VISIBILITIES,
     MemberContext,
@@ -46,6 +47,11 @@ class Change:
     key: str
     before: str
     after: str
+
+    @property
+    def text(self) -> str:
+        """How a change is confirmed, in Discord and on the dashboard."""
+        return f"`{self.key}`: {self.before} → {self.after}."
 
 
 @dataclass(frozen=True)
@@ -207,6 +213,9 @@ class SettingsService:
             raise UserError(f"`{name}` must be more than 0; use `/settings reset` to remove it.")
         if value is not None and fits[name] and value != int(value):
             raise UserError(f"`{name}` must be a whole number.")
+        low, high = LIMIT_BOUNDS[name]
+        if value is not None and not low <= value <= high:
+            raise UserError(f"`{name}` must be between {low:g} and {high:g}.")
         return await self._change(
             guild_id, actor_id, f"{command}.{name}",
             lambda conn: sql.set_limit(conn, guild_id, command, name, value),

@@ -18,10 +18,11 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.discord_state import Perm
 from tests.fakes.fixtures import GUILD_ID, OWNER_ID
 
-COMMANDS = ("dashboard", "quota", "usage", "sfx")
+COMMANDS = ("dashboard", "quota", "usage", "sfx", "music", "play", "settings")
 MOD_ID = 2101
 MOD_ROLE_ID = 3101
 LOG_CHANNEL_ID = 1101
+MUSIC_CHANNEL_ID = 1102
 OTHER_GUILD_ID = 5000
 OTHER_OWNER_ID = 5001
 OTHER_CHANNEL_ID = 5002
@@ -68,6 +69,7 @@ def populate(fake: FakeDiscord) -> None:
     fake.add_role(GUILD_ID, "Mods", role_id=MOD_ROLE_ID)  # no permissions: the role is enough
     fake.add_member(GUILD_ID, MOD_ID, "moddy", roles=[MOD_ROLE_ID])
     fake.add_channel(GUILD_ID, "mod-log", channel_id=LOG_CHANNEL_ID)
+    fake.add_channel(GUILD_ID, "ai-music", channel_id=MUSIC_CHANNEL_ID)
     fake.add_guild(OTHER_GUILD_ID, "Elsewhere", owner_id=OTHER_OWNER_ID, owner_name="other")
     fake.add_role(OTHER_GUILD_ID, "Managers", Perm.MANAGE_GUILD)
     fake.add_channel(OTHER_GUILD_ID, "general", channel_id=OTHER_CHANNEL_ID)
