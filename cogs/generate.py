@@ -18,6 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import catalog
 from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
@@ -29,10 +30,22 @@ from bot.quotas import QuotaExceeded
 log = logging.getLogger(__name__)
 
 NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
-MUSIC_MODELS = [
-    app_commands.Choice(name="Stable Audio (1–47 s)", value="stable-audio"),
-    app_commands.Choice(name="ElevenLabs Music (10–300 s)", value="eleven-music"),
-]
+
+
+def music_choices() -> list[app_commands.Choice[str]]:
+    """The /music ``model`` choices, one per catalog entry (read when the cog loads)."""
+    choices = []
+    for model in catalog.all_models():
+        span = model.duration_range()
+        length = f" ({span[0]:g}–{span[1]:g} s)" if span else ""
+        choices.append(app_commands.Choice(name=f"{model.display}{length}"[:100], value=model.name))
+    return choices
+
+
+def longest_music_s() -> int:
+    return int(max((m.duration_range() or (0, 0, 0))[1] for m in catalog.all_models()))
+
+
 SAY_MODEL_CHOICES = [app_commands.Choice(name=m, value=m) for m in SAY_MODELS]
 NORMALIZE_CHOICES = [
     app_commands.Choice(name="auto (ElevenLabs decides)", value="auto"),
@@ -56,6 +69,10 @@ class GenerateCog(commands.Cog):
     def __init__(self, bot: Any) -> None:
         self.bot = bot
         self._tasks: set[asyncio.Task[None]] = set()
+        # Choices and ranges come from the catalog as it is now (a test may add a model).
+        params = self.music._params  # discord.py keeps them here
+        params["model"].choices = music_choices()
+        params["duration"].max_value = longest_music_s()
 
     async def cog_unload(self) -> None:
         for task in list(self._tasks):
@@ -170,7 +187,7 @@ class GenerateCog(commands.Cog):
         steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
         start="Stable Audio only: where the clip starts, in seconds (1–47)",
     )
-    @app_commands.choices(model=MUSIC_MODELS)
+    @app_commands.choices(model=music_choices())
     async def music(
         self,
         interaction: discord.Interaction,

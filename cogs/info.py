@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__
+from bot import __version__, catalog
 from bot.client import FoleyBot
 
 
@@ -28,6 +28,8 @@ class InfoCog(commands.Cog):
         }
         for name, on in enabled.items():
             lines.append(f"{'✅' if on else '⛔'} {name}{'' if on else ' — not configured'}")
+        lines.append("**`/music` models** (`model:` value — what it does):")
+        lines.extend(f"• `{m.name}` {m.display} — {m.summary}" for m in catalog.all_models())
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 

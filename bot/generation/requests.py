@@ -10,8 +10,8 @@ clients copy them into request bodies without renaming.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
+from bot import catalog
 from bot.errors import UserError
 from bot.providers.base import GenerationRequest, JobKind
 from bot.providers.elevenlabs_tts import DEFAULT_MODEL as DEFAULT_SAY_MODEL
@@ -22,33 +22,14 @@ from bot.providers.elevenlabs_tts import (
     normalization_problem,
 )
 
-MAX_PROMPT = 2000  # eleven_music's documented cap; also the sane cap for the others
 MAX_SFX_PROMPT = 1000
-
-
-@dataclass(frozen=True)
-class MusicModel:
-    choice: str  # what members pick in /music
-    model_id: str  # the provider's model id
-    label: str
-    min_s: int
-    max_s: int
-    default_s: int
-
-
-MUSIC_MODELS: dict[str, MusicModel] = {
-    "stable-audio": MusicModel("stable-audio", "stable-audio", "Stable Audio", 1, 47, 30),
-    "eleven-music": MusicModel(
-        "eleven-music", "elevenlabs/eleven_music", "ElevenLabs Music", 10, 300, 10
-    ),
-}
-MODEL_LABELS = {m.model_id: m.label for m in MUSIC_MODELS.values()}
 SAY_MODELS = ("eleven_multilingual_v2", "eleven_v3", "eleven_flash_v2_5", "eleven_turbo_v2_5")
 SFX_MODEL = "eleven_text_to_sound_v2"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+OPTION_WORDS = {"negative": "a negative prompt", "reference": "a reference track"}
 
 
-def _text(value: str | None, what: str, limit: int) -> str:
+def _text(value: str | None, what: str, limit: int, minimum: int = 1) -> str:
     text = (value or "").strip()
     if not text:
         raise UserError(f"The {what} is empty. Describe what you want to hear.")
@@ -56,6 +37,11 @@ def _text(value: str | None, what: str, limit: int) -> str:
         raise UserError(
             f"The {what} is {len(text):,} characters long; the limit is {limit:,}. "
             "Shorten it and try again."
+        )
+    if len(text) < minimum:
+        raise UserError(
+            f"The {what} is {len(text):,} characters long; this model needs at least "
+            f"{minimum:,}. Say a little more."
         )
     return text
 
@@ -65,34 +51,63 @@ def _in_range(value: float | None, name: str, lo: float, hi: float, unit: str = 
         raise UserError(f"`{name}` must be between {lo:g} and {hi:g}{unit}; you gave {value:g}.")
 
 
+def unsupported(model: catalog.MusicModel, option: str) -> str:
+    """The refusal for an option the model does not take, naming the models that do."""
+    others = catalog.models_with(option)
+    where = (
+        f"Models that take it: {', '.join(others)}." if others else "No model takes it on this bot."
+    )
+    return f"{model.display} does not take `{option}`. {where} Choose one of those or leave it out."
+
+
 def build_music(
     prompt: str | None,
     model: str = "stable-audio",
     duration: float | None = None,
     steps: int | None = None,
     start: int | None = None,
+    **options: object,
 ) -> GenerationRequest:
-    spec = MUSIC_MODELS.get(model)
+    """Validate ``/music`` options against the catalog entry and build the provider request.
+
+    ``options`` are the other ``/music`` options (``lyrics``, ``instrumental``,
+    ``negative``, ``seed``, ``reference``); ``None`` or ``False`` means not given.
+    """
+    spec = catalog.get(model)
     if spec is None:
-        raise UserError(f"Unknown model `{model}`. Choose one of: {', '.join(MUSIC_MODELS)}.")
-    text = _text(prompt, "prompt", MAX_PROMPT)
-    seconds = spec.default_s if duration is None else duration
-    _in_range(seconds, "duration", spec.min_s, spec.max_s, f" seconds for {spec.label}")
-    if spec.choice != "stable-audio" and (steps is not None or start is not None):
-        raise UserError("`steps` and `start` only apply to the stable-audio model.")
-    if spec.choice == "stable-audio":
-        _in_range(steps, "steps", 1, 1000)
-        _in_range(start, "start", 1, 47, " seconds")
-        if start is not None and start >= seconds:
-            raise UserError("`start` must be earlier than the duration.")
-        params: dict[str, object] = {"prompt": text, "seconds_total": round(seconds)}
-        if steps is not None:
-            params["steps"] = int(steps)
-        if start is not None:
-            params["seconds_start"] = int(start)
-    else:
-        params = {"prompt": text, "music_length_ms": round(seconds * 1000)}
-    return GenerationRequest(JobKind.MUSIC, spec.model_id, params)
+        names = ", ".join(catalog.choice_names())
+        raise UserError(f"Unknown model `{model}`. Choose one of: {names}.")
+    unknown = set(options) - set(catalog.OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown /music option(s): {', '.join(sorted(unknown))}")
+    given = {"duration": duration, "steps": steps, "start": start, **options}
+    given = {k: v for k, v in given.items() if v is not None and v is not False}
+    for option in given:
+        if option not in spec.options:
+            raise UserError(unsupported(spec, option))
+    route = spec.route  # models with several routes pick one at submit; options pin it
+    params: dict[str, object] = {}
+    for p in route.params:
+        value = prompt if p.option == "prompt" else given.get(p.option)
+        if p.option == "prompt":
+            value = _text(prompt, "prompt", int(p.hi or 2000), int(p.lo or 1))
+        elif value is None:
+            if p.required:
+                what = OPTION_WORDS.get(p.option, f"`{p.option}`")
+                raise UserError(f"{spec.display} needs {what}: add the `{p.option}` option.")
+            if p.option == "duration" and p.default is not None:
+                params[p.field] = p.default
+            continue
+        elif p.type is str and p.option != "reference":
+            value = _text(str(value), p.option, int(p.hi or 10_000), int(p.lo or 1))
+        elif p.type in (int, float):
+            unit = f"{p.unit} for {spec.display}" if p.unit else ""
+            _in_range(float(value), p.option, float(p.lo or 0), float(p.hi or 0), unit)  # type: ignore[arg-type]
+            value = round(float(value) * p.scale)  # type: ignore[arg-type]
+        params[p.field] = value
+    if spec.finish is not None:
+        params = spec.finish(route, params)
+    return GenerationRequest(JobKind.MUSIC, route.model_id, params)
 
 
 def build_say(
@@ -183,7 +198,8 @@ def requested_seconds(request: GenerationRequest) -> float | None:
 def describe(request: GenerationRequest) -> str:
     """The model as members read it: "Stable Audio", "ElevenLabs TTS (eleven_v3)"."""
     if request.kind is JobKind.MUSIC:
-        return MODEL_LABELS.get(request.model, request.model)
+        found = catalog.by_model_id(request.model)
+        return found[0].display if found else request.model
     if request.kind is JobKind.SAY:
         lang = request.params.get("model_chosen_for_language")
         if lang:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot import catalog
 from bot.config import Settings
 from bot.errors import UserError
 from bot.generation.requests import DEFAULT_SAY_MODEL
@@ -34,8 +35,6 @@ PLAYABLE = (JobState.READY, JobState.DELIVERED)
 # Used when GET /v1/models cannot be read: the documented limits and multipliers.
 FALLBACK_MAX_CHARS = DOCUMENTED_MAX_CHARS
 FALLBACK_MULTIPLIER = {"eleven_flash_v2_5": 0.5, "eleven_turbo_v2_5": 0.5}
-KEY_VARIABLES = {"aimlapi": "AIMLAPI_API_KEY", "elevenlabs": "ELEVENLABS_API_KEY"}
-SERVICE_NAMES = {"aimlapi": "AI/ML API", "elevenlabs": "ElevenLabs"}
 
 
 @dataclass(frozen=True)
@@ -100,13 +99,13 @@ class GenerationService:
     # -- cheap checks (no I/O: safe before deferring) ---------------------------
     def unavailable_reason(self, kind: JobKind) -> str | None:
         """Why a command of this kind cannot run right now, or None."""
-        service = "aimlapi" if kind is JobKind.MUSIC else "elevenlabs"
+        service = catalog.KIND_SERVICE[kind]
         provider = self.providers.get(service)
-        name = SERVICE_NAMES[service]
+        name = catalog.display_name(service)
         if provider is None or not provider.enabled:
             return (
                 f"{name} isn't set up on this bot, so this command is off. "
-                f"The bot operator can enable it by setting {KEY_VARIABLES[service]}."
+                f"The bot operator can enable it by setting {catalog.key_variable(service)}."
             )
         breaker = self.breakers.get(service)
         if breaker is not None and not breaker.allow_new_job():
