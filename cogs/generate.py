@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
@@ -19,16 +19,21 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot import catalog
+from bot.catalog.music import SEED_MAX
 from bot.errors import UserError, describe_error
 from bot.generation import messages
+from bot.generation.references import reference_params, store_reference, too_large
 from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
 from bot.generation.service import ReplyTarget, Requester
 from bot.jobs.models import Job, JobState
 from bot.providers.base import GenerationRequest
 from bot.quotas import QuotaExceeded
+from cogs.ui.lyrics import LyricsModal
 
 log = logging.getLogger(__name__)
 
+# Stands in for the lyrics while the other options are checked, before the form opens.
+SAMPLE_LYRICS = "[Verse]\nla la la la la"
 NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
 
 
@@ -89,7 +94,10 @@ class GenerateCog(commands.Cog):
         build: Callable[[], GenerationRequest],
         *,
         play: bool = False,
+        prepare: Callable[[GenerationRequest], Awaitable[GenerationRequest]] | None = None,
     ) -> Job | None:
+        """``prepare``: slow checks after the defer and before anything is spent
+        (a reference track is downloaded and checked); a UserError refuses the job."""
         try:
             request = build()
         except UserError as exc:
@@ -106,6 +114,12 @@ class GenerateCog(commands.Cog):
             await interaction.response.send_message(problem, ephemeral=True)
             return None
         await interaction.response.defer(thinking=True)
+        if prepare is not None:
+            try:
+                request = await prepare(request)
+            except UserError as exc:
+                await self.refuse(interaction, str(exc))
+                return None
         try:
             message = await interaction.original_response()
             job = await self.start(interaction, request, message.id)
@@ -186,6 +200,11 @@ class GenerateCog(commands.Cog):
         duration="Length in seconds (Stable Audio 1–47, ElevenLabs Music 10–300)",
         steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
         start="Stable Audio only: where the clip starts, in seconds (1–47)",
+        lyrics="Write lyrics in a form first (minimax-music, minimax-cover)",
+        instrumental="No vocals (minimax-music)",
+        negative="What to leave out (lyria)",
+        seed="A number to make the result repeatable (lyria)",
+        reference="minimax-cover: the track to cover (audio, 6 s–6 min, up to 50 MB)",
     )
     @app_commands.choices(model=music_choices())
     async def music(
@@ -196,8 +215,71 @@ class GenerateCog(commands.Cog):
         duration: app_commands.Range[int, 1, 300] | None = None,
         steps: app_commands.Range[int, 1, 1000] | None = None,
         start: app_commands.Range[int, 1, 47] | None = None,
+        lyrics: bool = False,
+        instrumental: bool = False,
+        negative: app_commands.Range[str, 1, 600] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        reference: discord.Attachment | None = None,
     ) -> None:
-        await self.launch(interaction, lambda: build_music(prompt, model, duration, steps, start))
+        options: dict[str, Any] = {"instrumental": instrumental, "negative": negative, "seed": seed}
+        options["reference"] = reference.url if reference is not None else None
+
+        def build(prompt_text: str = prompt, lyrics_text: str | None = None) -> GenerationRequest:
+            return build_music(
+                prompt_text, model, duration, steps, start, lyrics=lyrics_text, **options
+            )
+
+        prepare = self._reference_step(reference) if reference is not None else None
+        if reference is not None and (problem := too_large(reference.size)):
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        if not lyrics:
+            await self.launch(interaction, build, prepare=prepare)
+            return
+        try:  # every other option is checked before the form opens
+            build(lyrics_text=SAMPLE_LYRICS)
+        except UserError as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+
+        async def submitted(modal_interaction: discord.Interaction, text: str, words: str) -> None:
+            await self.launch(modal_interaction, lambda: build(text, words), prepare=prepare)
+
+        spec = catalog.get(model)
+        lyric_param = spec.route.param("lyrics") if spec else None
+        prompt_param = spec.route.param("prompt") if spec else None
+        modal = LyricsModal(
+            prompt,
+            submitted,
+            max_prompt=int(prompt_param.hi or 2000) if prompt_param else 2000,
+            max_lyrics=int(lyric_param.hi or 3000) if lyric_param else 3000,
+        )
+        await interaction.response.send_modal(modal)
+
+    def _reference_step(
+        self, attachment: discord.Attachment
+    ) -> Callable[[GenerationRequest], Awaitable[GenerationRequest]]:
+        """Download, check and keep the reference track; the request then points at the copy."""
+
+        async def prepare(request: GenerationRequest) -> GenerationRequest:
+            ffmpeg = self.bot.services.ffmpeg
+            if ffmpeg is None:
+                raise UserError(
+                    "This bot cannot check reference tracks (ffmpeg is missing). "
+                    "Ask the bot operator to install it."
+                )
+            try:
+                data = await attachment.read()
+            except discord.HTTPException:
+                raise UserError(
+                    "I could not download the reference track from Discord. Attach it again."
+                ) from None
+            directory = self.bot.settings.data_dir / "references"
+            path = await store_reference(data, directory, ffmpeg)
+            params = {**request.params, **reference_params(attachment.url, path)}
+            return GenerationRequest(request.kind, request.model, params)
+
+        return prepare
 
     @app_commands.command(name="say", description="Read text aloud with an ElevenLabs voice")
     @app_commands.guild_only()

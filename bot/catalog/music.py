@@ -106,7 +106,7 @@ MINIMAX_MUSIC = MusicModel(
             ),
             # Unconfirmed flat price per song (not in the docs we have): settled on
             # the reported cost, and calibrated.
-            price=PriceRule("request", 300_000),
+            price=PriceRule("request", 150_000),
             timing=Timing(base_s=40.0, per_second_s=0.3, length_s=60),
             output="mp3",
         ),
@@ -128,7 +128,7 @@ MINIMAX_COVER = MusicModel(
                 Param("reference", "reference_audio_url", str, required=True),
                 Param("lyrics", "lyrics", str, 10, 3000),
             ),
-            price=PriceRule("request", 300_000),  # unconfirmed, as above
+            price=PriceRule("request", 150_000),  # unconfirmed, as above
             timing=Timing(base_s=40.0, per_second_s=0.3, length_s=60),
             output="mp3",
         ),
@@ -157,4 +157,4 @@ LYRIA = MusicModel(
     ),
 )
 
-BUILT_IN: tuple[MusicModel, ...] = (STABLE_AUDIO, ELEVEN_MUSIC)
+BUILT_IN: tuple[MusicModel, ...] = (STABLE_AUDIO, ELEVEN_MUSIC, MINIMAX_MUSIC, MINIMAX_COVER, LYRIA)

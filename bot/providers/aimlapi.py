@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from bot import catalog
+from bot.providers import reference_audio as references
 from bot.providers.aimlapi_billing import (
     BILLING_PATH,
     LEGACY_BALANCE_PATH,
@@ -252,6 +253,13 @@ class AimlapiClient(KeyedClient):
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
         self._require()
         body = self.build_body(request)
+        if references.FILE_KEY in request.params:
+            try:
+                body[references.FIELD] = await references.resolve_reference(request.params)
+            except references.ReferenceGone as exc:
+                raise ProviderError(
+                    ErrorKind.INVALID_REQUEST, DISPLAY, str(exc), reached_provider=False
+                ) from None
         ref = request.client_request_id
         headers = {"X-Client-Request-Id": ref} if ref and CLIENT_REQUEST_ID.match(ref) else {}
         reply = await self._api.call(

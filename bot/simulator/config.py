@@ -69,6 +69,9 @@ class Pricing:
     # Unconfirmed: AI/ML API publishes no per-second figure for eleven_music; this is
     # ~$0.82/min at 2,000,000 credits per USD.
     eleven_music_per_second: int = 27_300
+    # Unconfirmed: no published figures for these; settled on what is reported.
+    minimax_per_song: int = 140_000  # minimax/music-2.6 and music-cover, per request
+    lyria_per_clip: int = 130_000  # google/lyria2, per 30 s clip
     usd_per_credit: float = 1 / 2_000_000  # AI/ML API FAQ
     sfx_per_second: int = 40  # ElevenLabs: 40 credits per second when a duration is set
     sfx_auto_flat: int = 200  # unconfirmed flat price when duration_seconds is null
