@@ -103,7 +103,7 @@ class GenerateCog(commands.Cog):
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return None
-        problem = self.generation.unavailable_reason(request.kind)
+        problem = self.generation.unavailable_reason(request.kind, request.service)
         missing = missing_permissions(interaction)
         if missing and not problem:
             problem = (
@@ -200,10 +200,10 @@ class GenerateCog(commands.Cog):
         duration="Length in seconds (Stable Audio 1–47, ElevenLabs Music 10–300)",
         steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
         start="Stable Audio only: where the clip starts, in seconds (1–47)",
-        lyrics="Write lyrics in a form first (minimax-music, minimax-cover)",
-        instrumental="No vocals (minimax-music)",
+        lyrics="Write lyrics in a form first (minimax-music, minimax-cover, eleven-music)",
+        instrumental="No vocals (minimax-music, eleven-music)",
         negative="What to leave out (lyria)",
-        seed="A number to make the result repeatable (lyria)",
+        seed="A number to make the result repeatable (lyria; eleven-music with lyrics)",
         reference="minimax-cover: the track to cover (audio, 6 s–6 min, up to 50 MB)",
     )
     @app_commands.choices(model=music_choices())
@@ -226,8 +226,9 @@ class GenerateCog(commands.Cog):
 
         def build(prompt_text: str = prompt, lyrics_text: str | None = None) -> GenerationRequest:
             return build_music(
-                prompt_text, model, duration, steps, start, lyrics=lyrics_text, **options
-            )
+                prompt_text, model, duration, steps, start,
+                pick=self.generation.pick_route, lyrics=lyrics_text, **options,
+            )  # fmt: skip
 
         prepare = self._reference_step(reference) if reference is not None else None
         if reference is not None and (problem := too_large(reference.size)):

@@ -104,7 +104,7 @@ class ResultsCog(commands.Cog):
 
     async def _on_again(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
-        problem = self.services.generation.unavailable_reason(job.kind)
+        problem = self.services.generation.unavailable_reason(job.kind, job.service)
         if problem:
             raise UserError(problem)
         estimate = await self.services.generation.estimate(job.request)
@@ -119,7 +119,7 @@ class ResultsCog(commands.Cog):
     async def _on_confirm(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
         generate = self.bot.get_cog("GenerateCog")
-        problem = self.services.generation.unavailable_reason(job.kind)
+        problem = self.services.generation.unavailable_reason(job.kind, job.service)
         missing = missing_permissions(interaction)
         if missing and not problem:
             problem = f"I can't post results in this channel: I need {', '.join(missing)} here."

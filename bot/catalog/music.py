@@ -9,6 +9,7 @@ what the provider reports.
 
 from __future__ import annotations
 
+from bot.catalog.composition import composition_plan
 from bot.catalog.types import MusicModel, Param, Params, PriceRule, Route, Timing
 from bot.errors import UserError
 
@@ -23,6 +24,28 @@ def _stable_audio_checks(route: Route, params: Params) -> Params:
     start, total = params.get("seconds_start"), params.get("seconds_total")
     if start is not None and total is not None and start >= total:
         raise UserError("`start` must be earlier than the duration.")
+    return params
+
+
+def _eleven_checks(route: Route, params: Params) -> Params:
+    """The direct route: a plan from tagged lyrics, else prompt + length (+ instrumental)."""
+    if route.service != "elevenlabs":
+        return params
+    length = int(params.pop("music_length_ms", 10_000))
+    params["_length_ms"] = length  # priced on it; /v1/music takes it only with a prompt
+    lyrics = params.pop("lyrics", None)
+    if lyrics:
+        if params.get("force_instrumental"):
+            raise UserError("`lyrics` and `instrumental` cannot be combined. Choose one.")
+        params["_lyrics"] = lyrics  # kept for the record and the result
+        params["composition_plan"] = composition_plan(str(params["prompt"]), lyrics, length)
+    else:
+        if params.get("seed") is not None:
+            raise UserError(
+                "On ElevenLabs Music a `seed` only works with lyrics (a composition plan). "
+                "Add lyrics with `lyrics:true`, or leave the seed out."
+            )
+        params["music_length_ms"] = length
     return params
 
 
@@ -58,27 +81,24 @@ STABLE_AUDIO = MusicModel(
     finish=_stable_audio_checks,
 )
 
+
+def _length(lo: int, hi: int, default_ms: int) -> Param:
+    return Param(
+        "duration", "music_length_ms", int, lo, hi, default=default_ms, scale=1000, unit=" seconds"
+    )
+
+
 ELEVEN_MUSIC = MusicModel(
     name="eleven-music",
     display="ElevenLabs Music",
-    summary="songs of 10–300 s from a description",
+    summary="songs of 10–300 s from a description; on the ElevenLabs route also "
+    "`lyrics` (tags become sections), `instrumental` and, with lyrics, `seed`",
+    route_setting="eleven_music_route",
     routes=(
         Route(
             service="aimlapi",
             model_id="elevenlabs/eleven_music",
-            params=(
-                _prompt(1, 2000),
-                Param(
-                    "duration",
-                    "music_length_ms",
-                    int,
-                    10,
-                    300,
-                    default=10_000,
-                    scale=1000,
-                    unit=" seconds",
-                ),
-            ),
+            params=(_prompt(1, 2000), _length(10, 300, 10_000)),
             # Unconfirmed: ElevenLabs' list price ($0.30 per minute) in AI/ML API
             # credits is 10,000 per second; the API bills at least 10 s.
             price=PriceRule(
@@ -87,7 +107,24 @@ ELEVEN_MUSIC = MusicModel(
             timing=Timing(base_s=25.0, per_second_s=0.1, length_s=10),
             output="mp3",
         ),
+        Route(
+            service="elevenlabs",
+            model_id="music_v1",
+            params=(
+                _prompt(1, 2000),
+                _length(10, 300, 10_000),
+                Param("lyrics", "lyrics", str, 1, 3000),
+                Param("instrumental", "force_instrumental", bool),
+                Param("seed", "seed", int, 0, SEED_MAX),
+            ),
+            # Unconfirmed: the same $0.30 per minute in ElevenLabs credits ($0.00003
+            # each) is about 167 per second — some 60x fewer than the AI/ML API's.
+            price=PriceRule("second", 167, param="_length_ms", scale=1000, default=10_000),
+            timing=Timing(base_s=20.0, per_second_s=0.1, length_s=10),
+            output="mp3",
+        ),
     ),
+    finish=_eleven_checks,
 )
 
 MINIMAX_MUSIC = MusicModel(

@@ -104,6 +104,8 @@ class MusicModel:
     routes: tuple[Route, ...]
     # Extra checks or fields after the generic ones: (route, provider params) → params.
     finish: Callable[[Route, Params], Params] | None = None
+    # The Settings field choosing among several routes ("aimlapi" | "elevenlabs" | "auto").
+    route_setting: str | None = None
 
     @property
     def route(self) -> Route:

@@ -10,6 +10,7 @@ clients copy them into request bodies without renaming.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from bot import catalog
 from bot.errors import UserError
@@ -66,12 +67,15 @@ def build_music(
     duration: float | None = None,
     steps: int | None = None,
     start: int | None = None,
+    *,
+    pick: Callable[[catalog.MusicModel, list[catalog.Route]], catalog.Route] | None = None,
     **options: object,
 ) -> GenerationRequest:
     """Validate ``/music`` options against the catalog entry and build the provider request.
 
     ``options`` are the other ``/music`` options (``lyrics``, ``instrumental``,
     ``negative``, ``seed``, ``reference``); ``None`` or ``False`` means not given.
+    ``pick`` chooses among the routes that take every given option (default: the first).
     """
     spec = catalog.get(model)
     if spec is None:
@@ -85,7 +89,12 @@ def build_music(
     for option in given:
         if option not in spec.options:
             raise UserError(unsupported(spec, option))
-    route = spec.route  # models with several routes pick one at submit; options pin it
+    # An option only one route takes pins the job to that route.
+    candidates = [r for r in spec.routes if set(given) <= r.options]
+    if not candidates:
+        names = ", ".join(f"`{o}`" for o in sorted(given))
+        raise UserError(f"{spec.display} cannot take {names} together. Leave one of them out.")
+    route = pick(spec, candidates) if pick is not None and len(candidates) > 1 else candidates[0]
     params: dict[str, object] = {}
     for p in route.params:
         value = prompt if p.option == "prompt" else given.get(p.option)

@@ -97,9 +97,19 @@ class GenerationService:
         self.calibration = calibration or Calibration(ledger.db, pricing)
 
     # -- cheap checks (no I/O: safe before deferring) ---------------------------
-    def unavailable_reason(self, kind: JobKind) -> str | None:
-        """Why a command of this kind cannot run right now, or None."""
-        service = catalog.KIND_SERVICE[kind]
+    def pick_route(self, model: catalog.MusicModel, routes: list[catalog.Route]) -> catalog.Route:
+        """The route a multi-route model runs on: the operator's choice, or in ``auto``
+        the first whose service is ready (key set, breaker closed), else the first."""
+        mode = getattr(self.settings, model.route_setting or "", "auto")
+        if mode != "auto":
+            return next((r for r in routes if r.service == mode), routes[0])
+        return next(
+            (r for r in routes if self.unavailable_reason(None, r.service) is None), routes[0]
+        )
+
+    def unavailable_reason(self, kind: JobKind | None, service: str | None = None) -> str | None:
+        """Why a command of this kind (or a job on ``service``) cannot run now, or None."""
+        service = service or catalog.KIND_SERVICE[kind or JobKind.MUSIC]
         provider = self.providers.get(service)
         name = catalog.display_name(service)
         if provider is None or not provider.enabled:
@@ -149,7 +159,7 @@ class GenerationService:
         self, requester: Requester, request: GenerationRequest, target: ReplyTarget
     ) -> Started:
         """Moderate, reserve, enqueue. Raises UserError / QuotaExceeded with nothing charged."""
-        reason = self.unavailable_reason(request.kind)
+        reason = self.unavailable_reason(request.kind, request.service)
         if reason:
             raise UserError(reason)
         text = str(request.params.get("prompt") or request.params.get("text") or "")

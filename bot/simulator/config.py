@@ -72,6 +72,7 @@ class Pricing:
     # Unconfirmed: no published figures for these; settled on what is reported.
     minimax_per_song: int = 140_000  # minimax/music-2.6 and music-cover, per request
     lyria_per_clip: int = 130_000  # google/lyria2, per 30 s clip
+    eleven_direct_music_per_second: int = 167  # ElevenLabs /v1/music, unconfirmed
     usd_per_credit: float = 1 / 2_000_000  # AI/ML API FAQ
     sfx_per_second: int = 40  # ElevenLabs: 40 credits per second when a duration is set
     sfx_auto_flat: int = 200  # unconfirmed flat price when duration_seconds is null

@@ -165,7 +165,10 @@ async def test_seed_on_stable_audio_names_the_models_that_take_it(foley: Foley) 
     inter = await foley.invoke("music", MEMBER_ID, prompt="lo-fi", model="stable-audio", seed=3)
     reply = await inter.wait_for_original(lambda m: not m.loading, timeout=10)
     assert reply.ephemeral
-    assert "Stable Audio does not take `seed`. Models that take it: lyria." in reply.content
+    assert (
+        "Stable Audio does not take `seed`. Models that take it: eleven-music, lyria."
+        in reply.content
+    )
     await nothing_spent(foley)
 
 
@@ -173,4 +176,4 @@ async def test_lyrics_on_a_model_without_them_are_refused_before_the_modal(foley
     inter = await foley.invoke("music", MEMBER_ID, prompt="calm piano", model="lyria", lyrics=True)
     reply = await inter.wait_for_original(lambda m: not m.loading, timeout=10)
     assert inter.modal is None
-    assert "Models that take it: minimax-music, minimax-cover" in reply.content
+    assert "Models that take it: eleven-music, minimax-music, minimax-cover" in reply.content
