@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from bot import catalog
 from bot.errors import UserError
+from bot.generation.messages import echo_text
 from bot.providers.base import GenerationRequest, JobKind
 from bot.providers.elevenlabs_tts import DEFAULT_MODEL as DEFAULT_SAY_MODEL
 from bot.providers.elevenlabs_tts import (
@@ -192,9 +193,41 @@ def build_sfx(
     return GenerationRequest(JobKind.SFX, SFX_MODEL, params)
 
 
+def music_settings(request: GenerationRequest, lyric_lines: int = 4) -> list[tuple[str, str]]:
+    """What a music job was asked for besides the prompt, as (name, value) for members.
+
+    The route (which service ran it), the seed, instrumental, the negative prompt,
+    a reference track and the first ``lyric_lines`` lines of the lyrics (0: all).
+    """
+    if request.kind is not JobKind.MUSIC:
+        return []
+    p = request.params
+    out = [("Route", catalog.display_name(request.service))]
+    if p.get("seed") is not None:
+        out.append(("Seed", str(p["seed"])))
+    if p.get("is_instrumental") or p.get("force_instrumental"):
+        out.append(("Instrumental", "yes, no vocals"))
+    if p.get("negative_prompt"):
+        out.append(("Leaving out", echo_text(str(p["negative_prompt"]))))
+    if p.get("reference_audio_url"):
+        out.append(("Reference", "the attached track"))
+    lyrics = p.get("lyrics") or p.get("_lyrics")
+    if lyrics:
+        # Each line made safe to quote on its own (members' text: no invisible characters).
+        lines = [echo_text(line) for line in str(lyrics).splitlines() if line.strip()]
+        shown = lines if lyric_lines <= 0 else lines[:lyric_lines]
+        more = len(lines) - len(shown)
+        out.append(("Lyrics", "\n".join(shown) + (f"\n… {more} more lines" if more else "")))
+    elif p.get("lyrics_optimizer"):
+        out.append(("Lyrics", "written by the model"))
+    return out
+
+
 def requested_seconds(request: GenerationRequest) -> float | None:
     """The length the member asked for, when the request says (for embeds and checks)."""
     p = request.params
+    if "_length_ms" in p:
+        return float(p["_length_ms"]) / 1000
     if "seconds_total" in p:
         return float(p["seconds_total"])
     if "music_length_ms" in p:

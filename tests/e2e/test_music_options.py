@@ -12,7 +12,7 @@ import pytest
 from bot.audio import find_ffmpeg
 from tests.e2e.harness import Foley, running_foley
 from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.fixtures import GUILD_ID, MEMBER_ID
+from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, TEXT_CHANNEL_ID
 
 COMMANDS = ("music", "job")
 FFMPEG = find_ffmpeg(None)
@@ -58,7 +58,10 @@ async def low_bitrate_mp3(tmp: Path, seconds: int) -> bytes:
 
 @pytest.fixture
 async def foley(fake_discord: FakeDiscord, simulator, tmp_path: Path):
-    async with running_foley(fake_discord, simulator, tmp_path, commands=COMMANDS) as running:
+    # Room for two of the dearer models' jobs (🔁 Again).
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=COMMANDS, default_user_tokens=1_000_000
+    ) as running:
         yield running
 
 
@@ -177,3 +180,58 @@ async def test_lyrics_on_a_model_without_them_are_refused_before_the_modal(foley
     reply = await inter.wait_for_original(lambda m: not m.loading, timeout=10)
     assert inter.modal is None
     assert "Models that take it: eleven-music, minimax-music, minimax-cover" in reply.content
+
+
+def fields(message) -> dict[str, str]:
+    return {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+
+
+async def click(foley: Foley, message_id: int, custom_id: str):
+    return await foley.fake.click_button(
+        GUILD_ID, TEXT_CHANNEL_ID, MEMBER_ID, message_id, custom_id
+    )
+
+
+@pytest.mark.parametrize("same", [True, False])
+async def test_result_shows_the_settings_and_again_reuses_them(foley: Foley, same: bool) -> None:
+    inter = await foley.invoke(
+        "music", MEMBER_ID, prompt="calm piano", model="lyria", negative="drums", seed=42
+    )
+    result = await inter.wait_for_original(finished, timeout=30)
+    shown = fields(result)
+    assert shown["Model"] == "Google Lyria 2" and shown["Route"] == "AI/ML API"
+    assert shown["Seed"] == "42" and shown["Leaving out"] == "drums"
+    job_id = shown["Job"].strip("`")
+    ask = await click(foley, result.id, f"foley:again:{job_id}")
+    await ask.wait_response(timeout=5)
+    confirm = ask.original_message()
+    assert "It used seed 42" in confirm.content
+    action = "sameseed" if same else "confirm"
+    assert f"foley:{action}:{job_id}" in confirm.custom_ids()
+    go = await click(foley, confirm.id, f"foley:{action}:{job_id}")
+    await go.wait_for_followup(lambda m: not m.ephemeral and finished(m), timeout=30)
+    first, again = submitted(foley)
+    assert again["negative_prompt"] == "drums" and again["prompt"] == "calm piano"
+    assert again.get("seed") == (42 if same else None)
+    assert first["seed"] == 42
+
+
+async def test_lyrics_show_first_lines_in_the_result_and_all_in_job(foley: Foley) -> None:
+    words = "\n".join(["[Verse]"] + [f"line number {i}" for i in range(1, 9)])
+    inter = await foley.invoke(
+        "music", MEMBER_ID, prompt="dreamy synth pop", model="minimax-music", lyrics=True
+    )
+    await inter.wait_response(timeout=5)
+    prompt_id, lyrics_id = [
+        c["custom_id"]
+        for row in inter.modal["components"]
+        for c in row.get("components", [row.get("component", {})])
+    ]
+    done = await foley.fake.submit_modal(inter, {prompt_id: "dreamy synth pop", lyrics_id: words})
+    result = await done.wait_for_original(finished, timeout=30)
+    lyrics = fields(result)["Lyrics"]
+    assert lyrics.startswith("[Verse]\nline number 1") and "5 more lines" in lyrics
+    job_id = fields(result)["Job"].strip("`")
+    shown = await foley.invoke("job", MEMBER_ID, id=job_id)
+    card = await shown.wait_for_original(finished, timeout=15)
+    assert "line number 8" in fields(card)["Lyrics"]
