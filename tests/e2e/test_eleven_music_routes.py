@@ -94,3 +94,35 @@ async def test_seed_without_lyrics_is_refused_clearly(foley: Foley) -> None:
     reply = await inter.wait_for_original(lambda m: not m.loading, timeout=10)
     assert "a `seed` only works with lyrics" in reply.content
     assert direct_bodies(foley) == [] and foley.sim.requests_for("aimlapi", "submit") == []
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"eleven_music_route": "elevenlabs"}, {"aimlapi_api_key": None}],
+    ids=["ELEVEN_MUSIC_ROUTE=elevenlabs", "auto without an AI/ML API key"],
+)
+async def test_the_direct_route_by_setting_or_when_the_aimlapi_key_is_missing(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path, overrides: dict
+) -> None:
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=("music",), **overrides
+    ) as foley:
+        inter = await foley.invoke("music", MEMBER_ID, prompt="synthwave", model="eleven-music")
+        result = await inter.wait_for_original(finished, timeout=30)
+        assert foley.sim.requests_for("aimlapi", "submit") == []
+        assert len(direct_bodies(foley)) == 1
+        route = next(f["value"] for f in result.embeds[0]["fields"] if f["name"] == "Route")
+        assert route == "ElevenLabs"
+
+
+async def test_aimlapi_setting_keeps_the_job_there_even_with_the_breaker_open(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=("music",), eleven_music_route="aimlapi"
+    ) as foley:
+        open_breaker(foley, "aimlapi")
+        inter = await foley.invoke("music", MEMBER_ID, prompt="synthwave", model="eleven-music")
+        reply = await inter.wait_for_original(lambda m: not m.loading, timeout=10)
+        assert reply.ephemeral and "AI/ML API" in reply.content
+        assert direct_bodies(foley) == []
