@@ -71,7 +71,7 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     music.add_argument("--instrumental", action="store_true", help="no vocals (default: off)")
     music.add_argument("--negative", metavar="TEXT", help="what to leave out (default: none)")
     music.add_argument(
-        "--music-seed",
+        "--seed",
         type=int,
         metavar="N",
         dest="seed",
