@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -32,8 +33,14 @@ from cogs.ui.lyrics import LyricsModal
 
 log = logging.getLogger(__name__)
 
-# Stands in for the lyrics while the other options are checked, before the form opens.
-SAMPLE_LYRICS = "[Verse]\nla la la la la"
+
+def sample_lyrics(duration_s: float | None) -> str:
+    """Stands in for the lyrics while the other options are checked, before the form opens:
+    enough sections (≤ 120 s each) that any allowed length can be split among them."""
+    parts = max(1, math.ceil((duration_s or 0) / 120))
+    return "\n".join(f"[Part {i + 1}]\nla la la la la" for i in range(parts))
+
+
 NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
 
 
@@ -238,7 +245,7 @@ class GenerateCog(commands.Cog):
             await self.launch(interaction, build, prepare=prepare)
             return
         try:  # every other option is checked before the form opens
-            build(lyrics_text=SAMPLE_LYRICS)
+            build(lyrics_text=sample_lyrics(duration))
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return

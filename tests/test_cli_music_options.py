@@ -11,7 +11,8 @@ from bot.cli_generate_options import UsageError, build_request
 
 
 def request(*argv: str):
-    return build_request(_parser().parse_args(["generate", "music", "--prompt", "calm piano, slow", *argv]))
+    argv = ("generate", "music", "--prompt", "calm piano, slow", *argv)
+    return build_request(_parser().parse_args(list(argv)))
 
 
 def test_lyria_with_seed_and_negative() -> None:

@@ -126,3 +126,22 @@ async def test_aimlapi_setting_keeps_the_job_there_even_with_the_breaker_open(
         reply = await inter.wait_for_original(lambda m: not m.loading, timeout=10)
         assert reply.ephemeral and "AI/ML API" in reply.content
         assert direct_bodies(foley) == []
+
+
+async def test_a_long_song_still_opens_the_lyrics_form(foley: Foley) -> None:
+    # The form opens before the lyrics exist: their sections are checked on submit.
+    inter = await foley.invoke(
+        "music", MEMBER_ID, prompt="epic", model="eleven-music", duration=300, lyrics=True
+    )
+    await inter.wait_response(timeout=5)
+    prompt_id, lyrics_id = [
+        c["custom_id"]
+        for row in inter.modal["components"]
+        for c in row.get("components", [row.get("component", {})])
+    ]
+    done = await foley.fake.submit_modal(inter, {prompt_id: "epic", lyrics_id: "[Verse]\nonly one"})
+    reply = await done.wait_for_original(lambda m: not m.loading, timeout=10)
+    assert reply.ephemeral
+    assert "1 sections cannot share 300 s" in reply.content
+    assert "between 3 and 120 s" in reply.content
+    assert direct_bodies(foley) == []
