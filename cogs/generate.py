@@ -24,12 +24,14 @@ from bot.catalog.music import SEED_MAX
 from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.references import reference_params, store_reference, too_large
-from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
+from bot.generation.requests import SAY_MODELS
 from bot.generation.service import ReplyTarget, Requester
-from bot.jobs.models import Job, JobState
-from bot.providers.base import GenerationRequest
+from bot.jobs.models import Job
+from bot.providers.base import GenerationRequest, JobKind
 from bot.quotas import QuotaExceeded
+from cogs.checks import member_context, missing_permissions
 from cogs.ui.lyrics import LyricsModal
+from cogs.voice_live import play_when_ready
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,6 @@ def sample_lyrics(duration_s: float | None) -> str:
     enough sections (≤ 120 s each) that any allowed length can be split among them."""
     parts = max(1, math.ceil((duration_s or 0) / 120))
     return "\n".join(f"[Part {i + 1}]\nla la la la la" for i in range(parts))
-
-
-NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
 
 
 def music_choices() -> list[app_commands.Choice[str]]:
@@ -66,15 +65,9 @@ NORMALIZE_CHOICES = [
 ]
 
 
-def missing_permissions(interaction: discord.Interaction) -> list[str]:
-    perms = interaction.app_permissions
-    return [name.replace("_", " ").title() for name in NEEDED if not getattr(perms, name)]
-
-
 def requester_of(interaction: discord.Interaction) -> Requester:
-    user = interaction.user
-    roles = tuple(r.id for r in getattr(user, "roles", ()) if not r.is_default())
-    return Requester(interaction.guild_id or 0, interaction.channel_id or 0, user.id, roles)
+    ctx = member_context(interaction)  # the roles, @everyone included, computed once
+    return Requester(ctx.guild_id, ctx.channel_id, ctx.user_id, ctx.role_ids)
 
 
 class GenerateCog(commands.Cog):
@@ -86,7 +79,11 @@ class GenerateCog(commands.Cog):
         params["model"].choices = music_choices()
         params["duration"].max_value = longest_music_s()
 
+    async def cog_load(self) -> None:
+        self.bot.job_starter = self
+
     async def cog_unload(self) -> None:
+        self.bot.job_starter = None
         for task in list(self._tasks):
             task.cancel()
 
@@ -98,15 +95,21 @@ class GenerateCog(commands.Cog):
     async def launch(
         self,
         interaction: discord.Interaction,
-        build: Callable[[], GenerationRequest],
+        command: str,
+        options: dict[str, Any],
         *,
         play: bool = False,
         prepare: Callable[[GenerationRequest], Awaitable[GenerationRequest]] | None = None,
     ) -> Job | None:
         """``prepare``: slow checks after the defer and before anything is spent
         (a reference track is downloaded and checked); a UserError refuses the job."""
+        requester = requester_of(interaction)
         try:
-            request = build()
+            # Server settings, then explicit > preference > server default > built-in.
+            request = await self.generation.prepare(command, requester, options)
+            if play and request.kind is JobKind.SAY:
+                request.params["stream"] = True  # played while it is made (cogs/voice_live)
+            visibility = await self.generation.server_settings.visibility(requester.context)
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return None
@@ -120,7 +123,8 @@ class GenerateCog(commands.Cog):
         if problem:
             await interaction.response.send_message(problem, ephemeral=True)
             return None
-        await interaction.response.defer(thinking=True)
+        # private: the reply (and so the result) is seen only by the requester.
+        await interaction.response.defer(thinking=True, ephemeral=visibility == "private")
         if prepare is not None:
             try:
                 request = await prepare(request)
@@ -129,7 +133,7 @@ class GenerateCog(commands.Cog):
                 return None
         try:
             message = await interaction.original_response()
-            job = await self.start(interaction, request, message.id)
+            job = await self.start(interaction, request, message.id, visibility=visibility)
         except Exception as exc:
             await self.refuse(interaction, self.explain(exc, interaction))
             return None
@@ -138,19 +142,23 @@ class GenerateCog(commands.Cog):
         return job
 
     async def start(
-        self, interaction: discord.Interaction, request: GenerationRequest, message_id: int
+        self,
+        interaction: discord.Interaction,
+        request: GenerationRequest,
+        message_id: int,
+        *,
+        visibility: str | None = None,
     ) -> Job:
         """Start a job whose progress and result live in message ``message_id``."""
-        # Text over the model's per-request limit is stitched by the provider client.
-        requester = requester_of(interaction)
         target = ReplyTarget(
             interaction_token=interaction.token,
             application_id=interaction.application_id,
             created_at=interaction.created_at.timestamp(),
             status_message_id=message_id,
+            visibility=visibility,
+            upload_limit=interaction.filesize_limit,
         )
-        started = await self.generation.start(requester, request, target)
-        self.bot.presenter.roles[started.job.id] = tuple(requester.role_ids)
+        started = await self.generation.start(requester_of(interaction), request, target)
         return started.job
 
     @staticmethod
@@ -178,32 +186,15 @@ class GenerateCog(commands.Cog):
         task.add_done_callback(self._tasks.discard)
 
     async def _play_when_ready(self, interaction: discord.Interaction, job_id: str) -> None:
-        """``/say … play:true``: queue the result in voice once it has been delivered."""
-        async for update in await self.bot.services.engine.subscribe(job_id):
-            if update.terminal:
-                if update.state is not JobState.DELIVERED:
-                    return
-                break
-        voice = self.bot.get_cog("VoiceCog")
-        if voice is None:
-            return
-        try:
-            text = await voice.enqueue_for(interaction, job_id)
-        except UserError as exc:
-            text = str(exc)
-        except Exception as exc:
-            text = describe_error(exc, context="/say play").message
-        try:
-            await interaction.followup.send(text, ephemeral=True)
-        except discord.HTTPException as exc:
-            log.info("could not confirm voice playback: %s", exc)
+        """``/say … play:true``: play the speech while it streams in (cogs/voice_live.py)."""
+        await play_when_ready(self.bot, interaction, job_id)
 
     # -- commands -----------------------------------------------------------------
     @app_commands.command(name="music", description="Generate a music track from a description")
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What the music should sound like",
-        model="Which model makes it (default: Stable Audio)",
+        model="Which model makes it (default: yours, the server's, or Stable Audio)",
         duration="Length in seconds (Stable Audio 1–47, ElevenLabs Music 10–300)",
         steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
         start="Stable Audio only: where the clip starts, in seconds (1–47)",
@@ -218,7 +209,7 @@ class GenerateCog(commands.Cog):
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 2000],
-        model: str = "stable-audio",
+        model: str | None = None,
         duration: app_commands.Range[int, 1, 300] | None = None,
         steps: app_commands.Range[int, 1, 1000] | None = None,
         start: app_commands.Range[int, 1, 47] | None = None,
@@ -228,34 +219,35 @@ class GenerateCog(commands.Cog):
         seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
         reference: discord.Attachment | None = None,
     ) -> None:
-        options: dict[str, Any] = {"instrumental": instrumental, "negative": negative, "seed": seed}
-        options["reference"] = reference.url if reference is not None else None
-
-        def build(prompt_text: str = prompt, lyrics_text: str | None = None) -> GenerationRequest:
-            return build_music(
-                prompt_text, model, duration, steps, start,
-                pick=self.generation.pick_route, lyrics=lyrics_text, **options,
-            )  # fmt: skip
-
+        options: dict[str, Any] = {
+            "prompt": prompt, "model": model, "duration": duration, "steps": steps,
+            "start": start, "instrumental": instrumental, "negative": negative, "seed": seed,
+            "reference": reference.url if reference is not None else None,
+        }  # fmt: skip
         prepare = self._reference_step(reference) if reference is not None else None
         if reference is not None and (problem := too_large(reference.size)):
             await interaction.response.send_message(problem, ephemeral=True)
             return
         if not lyrics:
-            await self.launch(interaction, build, prepare=prepare)
+            await self.launch(interaction, "music", options, prepare=prepare)
             return
-        try:  # every other option is checked before the form opens
-            build(lyrics_text=sample_lyrics(duration))
+        try:  # every other option (and every server setting) is checked before the form opens
+            checked = await self.generation.prepare(
+                "music", requester_of(interaction), {**options, "lyrics": sample_lyrics(duration)}
+            )
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return
 
         async def submitted(modal_interaction: discord.Interaction, text: str, words: str) -> None:
-            await self.launch(modal_interaction, lambda: build(text, words), prepare=prepare)
+            # The submit goes through the same resolution rule (prepare) as any /music.
+            filled = {**options, "prompt": text, "lyrics": words}
+            await self.launch(modal_interaction, "music", filled, prepare=prepare)
 
-        spec = catalog.get(model)
-        lyric_param = spec.route.param("lyrics") if spec else None
-        prompt_param = spec.route.param("prompt") if spec else None
+        found = catalog.by_model_id(checked.model)
+        route = found[1] if found else None
+        lyric_param = route.param("lyrics") if route else None
+        prompt_param = route.param("prompt") if route else None
         modal = LyricsModal(
             prompt,
             submitted,
@@ -320,18 +312,13 @@ class GenerateCog(commands.Cog):
         play: bool = False,
         normalize: str | None = None,
     ) -> None:
-        # No voice: the client uses the account's default (see bot/providers/elevenlabs_voices).
-        voice_id = (voice or "").strip() or None
-
-        def build() -> GenerationRequest:
-            # Longer than the model takes in one request is fine: it is stitched.
-            return build_say(
-                text, voice_id=voice_id, model=model, max_chars=40_000, stability=stability,
-                similarity=similarity, style=style, speed=speed, language=language, seed=seed,
-                normalize=normalize,
-            )  # fmt: skip
-
-        await self.launch(interaction, build, play=play)
+        # No voice anywhere (option, preference, server default): the account's default.
+        options = {
+            "text": text, "voice": (voice or "").strip() or None, "model": model,
+            "stability": stability, "similarity": similarity, "style": style, "speed": speed,
+            "language": language, "seed": seed, "normalize": normalize,
+        }  # fmt: skip
+        await self.launch(interaction, "say", options, play=play)
 
     @say.autocomplete("voice")
     async def voice_autocomplete(
@@ -368,7 +355,8 @@ class GenerateCog(commands.Cog):
         influence: app_commands.Range[float, 0.0, 1.0] | None = None,
         loop: bool = False,
     ) -> None:
-        await self.launch(interaction, lambda: build_sfx(prompt, duration, influence, loop))
+        options = {"prompt": prompt, "duration": duration, "influence": influence, "loop": loop}
+        await self.launch(interaction, "sfx", options)
 
 
 async def setup(bot: Any) -> None:

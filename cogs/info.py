@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot import __version__, catalog
 from bot.client import FoleyBot
+from bot.settings.service import SERVER
 
 
 class InfoCog(commands.Cog):
@@ -30,6 +31,14 @@ class InfoCog(commands.Cog):
             lines.append(f"{'✅' if on else '⛔'} {name}{'' if on else ' — not configured'}")
         lines.append("**`/music` models** (`model:` value — what it does):")
         lines.extend(f"• `{m.name}` {m.display} — {m.summary}" for m in catalog.all_models())
+        if interaction.guild_id is not None:
+            # What moderators changed here (/settings), so members know why a command
+            # behaves as it does; everything else is the built-in default.
+            shown = await self.bot.services.server_settings.show(interaction.guild_id)
+            changed = [s for s in shown if s.source == SERVER]
+            if changed:
+                lines.append("**This server's settings**")
+                lines.extend(f"`{s.key}`: {s.value}" for s in changed)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 

@@ -231,9 +231,20 @@ async def announce_done(
 ) -> None:
     """Confirm privately, then post the action's audit entry to the log channel(s)."""
     await reply(interaction, text)
-    guild_id = guild_id_of(interaction)
+    await post_action(bot, guild_id_of(interaction), interaction.user.id, action, target, also_to)
+
+
+async def post_action(
+    bot: FoleyBot,
+    guild_id: int,
+    actor_id: int,
+    action: str,
+    target: str,
+    also_to: int | None = None,
+) -> None:
+    """Post the newest audit entry of ``actor_id``'s ``action`` to the log channel(s)."""
     moderation = bot.services.moderation
-    entry = await _audit_entry(moderation, guild_id, interaction.user.id, action, target)
+    entry = await _audit_entry(moderation, guild_id, actor_id, action, target)
     if entry is None:
         log.warning("guild %s: no audit entry found for %s on %s", guild_id, action, target)
         return

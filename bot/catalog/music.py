@@ -104,7 +104,8 @@ ELEVEN_MUSIC = MusicModel(
             price=PriceRule(
                 "second", 10_000, param="music_length_ms", scale=1000, default=10_000, minimum=10
             ),
-            timing=Timing(base_s=25.0, per_second_s=0.1, length_s=10),
+            # "usually under 30–40 s" (providers.md) at the 10 s default: 35 s.
+            timing=Timing(base_s=34.0, per_second_s=0.1, length_s=10),
             output="mp3",
         ),
         Route(

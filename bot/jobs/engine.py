@@ -68,7 +68,7 @@ from bot.jobs.models import (
     Settlement,
     ToTokens,
 )
-from bot.jobs.polling import DEFAULT_POLICY, PollPolicy
+from bot.jobs.polling import DEFAULT_POLICY, PollPolicy, Prior, default_prior
 from bot.jobs.progress import Progress
 from bot.jobs.recovery import Recovery
 from bot.jobs.retention import RetentionSweeper
@@ -100,6 +100,7 @@ class JobEngine:
         open_reservations: ReservationLister | None = None,
         options: EngineOptions | None = None,
         poll_policy: PollPolicy = DEFAULT_POLICY,
+        poll_prior: Prior = default_prior,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -114,7 +115,9 @@ class JobEngine:
             for name, service in catalog.SERVICES.items()
         }
         self.scheduler = Scheduler(limits, settings.max_jobs_per_user)
-        self.durations = DurationBook(self.store, providers)
+        # ``poll_prior``: expected seconds per request, where each job's poll
+        # schedule and ETA start before its shape has history.
+        self.durations = DurationBook(self.store, providers, poll_prior, policy=poll_policy)
         self.progress = Progress(self.hub, self.scheduler, self.durations, clock, poll_policy)
         self.finisher = Finisher(
             self.store, settings, settlement, to_tokens, clock, self.progress.publish, self._release

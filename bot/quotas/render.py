@@ -33,6 +33,9 @@ _ACTIONS: dict[str, tuple[str, str]] = {
     "blocklist.remove": ("removed blocklist rule", "rule"),
     "settings.moderator_role": ("set moderator role", "role"),
     "settings.log_channel": ("set log channel", "channel"),
+    "settings.change": ("changed setting", "text"),  # bot/settings: values already in words
+    "settings.soundboard": ("set ➕ Soundboard", "switch"),
+    "soundboard.add": ("added soundboard sound", "sound"),
 }
 
 
@@ -98,6 +101,8 @@ def target_text(target: str) -> str:
         return "the server"
     if kind == "rule":
         return code(value)
+    if kind == "setting":
+        return code(value)
     return code(target)
 
 
@@ -142,6 +147,14 @@ def audit_value(action: str, value: Any) -> str:
         return "none" if value is None else f"<@&{value}>"
     if kind == "channel":
         return "none" if value is None else f"<#{value}>"
+    if kind == "text":
+        return "—" if value is None else plain(str(value), 120)
+    if kind == "switch":
+        return "—" if value is None else ("on" if value else "off")
+    if kind == "sound":
+        if not isinstance(value, dict):
+            return "—"
+        return f"{plain(str(value.get('name', '')), 32)} ({value.get('sound_id', '?')})"
     return "none" if value is None else code(str(value), 60)
 
 
