@@ -3,8 +3,8 @@
     python -m bench.poll_bench                 # ~2 minutes (speed 4)
     python -m bench.poll_bench --speed 8       # ~1 minute, coarser
 
-Every asynchronous music model (the models of ``bot/providers/aimlapi.py``
-that ``/music`` offers) is asked for its shortest and its longest length. Two
+Every catalog music model (on its AI/ML API route) is asked for its shortest
+and its longest length (the catalog's range; once when the model picks it). Two
 engines run side by side in this process, each on its own database, against
 one simulator process (``python -m bot.simulator --speed S``, default timings:
 generation grows with the requested length and steps, ±20 % jitter):
@@ -40,11 +40,11 @@ from typing import Any
 import aiohttp
 
 from bench.jobs_bench import quantile, settings_for, simulator_process
-from bot.generation.requests import MUSIC_MODELS, build_music
+from bot import catalog
+from bot.generation.requests import build_music
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import DeliveryResult, Job, JobSpec, JobState
 from bot.jobs.polling import DEFAULT_POLICY, PollPolicy, Prior, default_prior
-from bot.providers import aimlapi
 from bot.providers.base import GenerationRequest
 from bot.providers.registry import build_providers
 from bot.quotas.ledger import Ledger, ReserveRequest
@@ -55,26 +55,43 @@ FIXED_10S = PollPolicy(first_delay=10, sparse=10, dense=10, dense_max=10, tail=1
 TARGET_MEDIAN_S, TARGET_RATE = 1.0, 0.5
 
 
+# minimax-cover needs a track to cover; the simulator takes any URL for it.
+REFERENCE_URL = "https://cdn.example.invalid/reference.mp3"
+
+
 @dataclass(frozen=True)
 class Cell:
     model: str  # the /music choice
-    length: str  # "short" | "long"
-    seconds: float
+    length: str  # "short" | "long" | "usual" (a model that picks its own length)
+    seconds: float | None
 
     def request(self, prompt: str) -> GenerationRequest:
-        return build_music(prompt, self.model, self.seconds)
+        spec = catalog.get(self.model)
+        needs = spec.route.param("reference") if spec is not None else None
+        reference = REFERENCE_URL if needs is not None and needs.required else None
+        return build_music(prompt, self.model, self.seconds, reference=reference)
+
+    @property
+    def label(self) -> str:
+        return f"{self.seconds:g} s" if self.seconds is not None else "model's"
 
 
 def bench_cells() -> list[Cell]:
-    """Every /music model served by the AI/ML API, at its shortest and longest length.
+    """Every catalog /music model on its AI/ML API route, at its shortest and longest
+    length (the catalog's range), or once when the model picks the length itself.
 
-    Derived from the model tables, so a model added there is benchmarked too.
+    Derived from the catalog, so a model added there is benchmarked too.
     """
     cells = []
-    for choice, spec in MUSIC_MODELS.items():
-        if spec.model_id in aimlapi.MODELS:
-            cells.append(Cell(choice, "short", spec.min_s))
-            cells.append(Cell(choice, "long", spec.max_s))
+    for spec in catalog.all_models():
+        if spec.route.service != "aimlapi":
+            continue
+        span = spec.duration_range()
+        if span is None:
+            cells.append(Cell(spec.name, "usual", None))
+        else:
+            cells.append(Cell(spec.name, "short", span[0]))
+            cells.append(Cell(spec.name, "long", span[1]))
     return cells
 
 
@@ -203,7 +220,7 @@ def summarise(
                 lat, polls, rates = samples[(cell.model, cell.length, phase, e.name)]
                 rows.append(
                     {
-                        "model": cell.model, "length": f"{cell.seconds:g} s", "phase": phase,
+                        "model": cell.model, "length": cell.label, "phase": phase,
                         "schedule": e.name, "jobs": len(lat), "median": statistics.median(lat),
                         "p95": quantile(lat, 0.95), "polls": statistics.mean(polls),
                         "per_s": statistics.mean(rates),

@@ -112,14 +112,15 @@ def _voice() -> CheckLine:
 
 
 async def _providers(settings: Settings, session: aiohttp.ClientSession) -> list[CheckLine]:
-    from bot.providers.registry import KEY_VARIABLES, build_providers
+    from bot.catalog import key_variable
+    from bot.providers.registry import build_providers
 
     lines: list[CheckLine] = []
     providers = build_providers(settings, session)
     for service, provider in providers.items():
         name = f"{provider.display_name} key"
         if not provider.enabled:
-            var = KEY_VARIABLES[service]
+            var = key_variable(service)
             lines.append(CheckLine("WARN", name, f"{var} not set: these commands are disabled"))
             continue
         try:

@@ -29,13 +29,14 @@ from typing import Any
 import aiohttp
 from yarl import URL
 
+from bot.catalog import key_variable
 from bot.cli_generate_options import UsageError, build_request
 from bot.cli_terminal import Output, OutputError, StatusLine, console_logs, plan_output
 from bot.config import Settings
 from bot.logs import RedactingFilter
 from bot.providers.base import GenerationRequest, Provider, ProviderStatus, RemoteState
 from bot.providers.errors import ErrorKind, ProviderError, generation_failed
-from bot.providers.registry import KEY_VARIABLES, build_providers
+from bot.providers.registry import build_providers
 
 EXIT_OK, EXIT_FAIL, EXIT_USAGE = 0, 1, 2
 POLL_INTERVAL_S = 1.0
@@ -70,7 +71,7 @@ async def run_generate(args: argparse.Namespace, settings: Settings) -> int:
     async with aiohttp.ClientSession() as session:
         provider = build_providers(settings, session)[request.service]
         if not provider.enabled:
-            var = KEY_VARIABLES[request.service]
+            var = key_variable(request.service)
             print(f"foley: {provider.display_name} is not configured: set {var}", file=sys.stderr)
             return EXIT_USAGE
         base = settings.aimlapi_base_url if request.service == "aimlapi" else None

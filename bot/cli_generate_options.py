@@ -11,9 +11,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from bot import catalog
+from bot.errors import UserError
+from bot.generation.requests import build_music
 from bot.providers.base import GenerationRequest, JobKind
 
-MUSIC_MODELS = {"stable-audio": "stable-audio", "eleven-music": "elevenlabs/eleven_music"}
 SEED_MAX = 4_294_967_295
 
 
@@ -31,23 +33,23 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
     )
     kinds = gen.add_subparsers(dest="kind", required=True, title="sub-verbs", metavar="KIND")
     music = kinds.add_parser(
-        "music", help="music via AI/ML API", description="Music via AI/ML API."
+        "music", help="music (the models of /music)", description="Music: the models of /music."
     )
     music.add_argument(
         "--prompt", required=True, help="what the music should sound like (required)"
     )
     music.add_argument(
         "--model",
-        choices=sorted(MUSIC_MODELS),
+        choices=catalog.choice_names(),
         default="stable-audio",
-        help="music model (default: %(default)s)",
+        help="music model (default: %(default)s): "
+        + "; ".join(f"{m.name}: {_options_text(m)}" for m in catalog.all_models()),
     )
     music.add_argument(
         "--duration",
         type=float,
         metavar="SECONDS",
-        help="length: stable-audio 1-47 whole seconds (default 30), "
-        "eleven-music 10-300 (default 10)",
+        help="length: " + _lengths_text() + " (default: the model's)",
     )
     music.add_argument(
         "--steps", type=int, metavar="N", help="stable-audio denoising steps, 1-1000 (default 100)"
@@ -57,6 +59,29 @@ def add_parser(verbs: argparse._SubParsersAction[Any]) -> None:
         type=int,
         metavar="SECONDS",
         help="stable-audio seconds_start, 1-47 (default: not sent)",
+    )
+    music.add_argument(
+        "--lyrics-file",
+        type=Path,
+        metavar="FILE",
+        help="song lyrics, UTF-8, [Verse]/[Chorus] tags; models: "
+        + ", ".join(catalog.models_with("lyrics"))
+        + " (default: none)",
+    )
+    music.add_argument("--instrumental", action="store_true", help="no vocals (default: off)")
+    music.add_argument("--negative", metavar="TEXT", help="what to leave out (default: none)")
+    music.add_argument(
+        "--seed",
+        type=int,
+        metavar="N",
+        dest="seed",
+        help=f"a repeatable seed, 0-{SEED_MAX} (default: random)",
+    )
+    music.add_argument(
+        "--reference-url",
+        metavar="URL",
+        dest="reference",
+        help="the track to cover, a URL (required for minimax-cover)",
     )
     say = kinds.add_parser(
         "say", help="text to speech via ElevenLabs", description="Text to speech via ElevenLabs."
@@ -123,14 +148,14 @@ def _add_common(sub: argparse.ArgumentParser) -> None:
     )
 
 
-def _read_text(path: Path) -> str:
+def _read_text(path: Path, option: str = "--text-file") -> str:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise UsageError(f"foley generate: cannot read --text-file {path}: {reason}") from None
+        raise UsageError(f"foley generate: cannot read {option} {path}: {reason}") from None
     if not text.strip():
-        raise UsageError(f"foley generate: --text-file {path} is empty")
+        raise UsageError(f"foley generate: {option} {path} is empty")
     return text
 
 
@@ -139,34 +164,46 @@ def _check_range(name: str, value: float | None, lo: float, hi: float) -> None:
         raise UsageError(f"foley generate: {name} must be between {lo:g} and {hi:g}")
 
 
+def _options_text(model: catalog.MusicModel) -> str:
+    opts = sorted(model.options - {"duration"})
+    return ", ".join(opts) if opts else "prompt only"
+
+
+def _lengths_text() -> str:
+    parts = []
+    for m in catalog.all_models():
+        span = m.duration_range()
+        if span is not None:
+            parts.append(f"{m.name} {span[0]:g}-{span[1]:g} (default {span[2]:g})")
+    return ", ".join(parts) + "; other models choose their own length"
+
+
 def build_request(args: argparse.Namespace) -> GenerationRequest:
     """Turn parsed options into the provider-native request (checked before paying)."""
     if args.kind == "music":
-        model = MUSIC_MODELS[args.model]
-        if model == "stable-audio":
-            _check_range("--duration", args.duration, 1, 47)
-            _check_range("--steps", args.steps, 1, 1000)
-            _check_range("--start", args.start, 1, 47)
-            if args.duration is not None and not float(args.duration).is_integer():
-                raise UsageError(
-                    f"foley generate: stable-audio takes whole seconds; "
-                    f"--duration {args.duration:g} is not (try {math.floor(args.duration)} "
-                    f"or {math.ceil(args.duration)})"
-                )
-            total = int(args.duration) if args.duration is not None else None
-            params = {
-                "prompt": args.prompt,
-                "seconds_total": total,
-                "seconds_start": args.start,
-                "steps": args.steps,
-            }
-        else:
-            if args.steps is not None or args.start is not None:
-                raise UsageError("foley generate: --steps/--start only apply to stable-audio")
-            _check_range("--duration", args.duration, 10, 300)
-            length = round(args.duration * 1000) if args.duration is not None else None
-            params = {"prompt": args.prompt, "music_length_ms": length}
-        return GenerationRequest(JobKind.MUSIC, model, params)
+        # The same catalog-driven validation as /music, so the CLI and Discord agree.
+        if args.duration is not None and not float(args.duration).is_integer():
+            raise UsageError(
+                f"foley generate: {args.model} takes whole seconds; "
+                f"--duration {args.duration:g} is not (try {math.floor(args.duration)} "
+                f"or {math.ceil(args.duration)})"
+            )
+        lyrics_file = getattr(args, "lyrics_file", None)
+        try:
+            return build_music(
+                args.prompt,
+                args.model,
+                int(args.duration) if args.duration is not None else None,
+                args.steps,
+                args.start,
+                lyrics=_read_text(lyrics_file, "--lyrics-file") if lyrics_file else None,
+                instrumental=getattr(args, "instrumental", False),
+                negative=getattr(args, "negative", None),
+                seed=getattr(args, "seed", None),
+                reference=getattr(args, "reference", None),
+            )
+        except UserError as exc:
+            raise UsageError(f"foley generate: {exc}") from None
     if args.kind == "say":
         _check_range("--speed", args.speed, 0.7, 1.2)
         _check_range("--stability", args.stability, 0, 1)

@@ -23,6 +23,7 @@ T = TypeVar("T")
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 QUOTA_PERIODS = ("day", "week", "month")
 CANCEL_POLICIES = ("full", "none")
+MUSIC_ROUTES = ("aimlapi", "elevenlabs", "auto")
 
 
 class ConfigError(Exception):
@@ -63,6 +64,7 @@ class Settings:
     max_jobs_per_user: int = 2
     job_timeout_s: float = 600.0
     cancel_refund_policy: str = "none"
+    eleven_music_route: str = "auto"  # "aimlapi" | "elevenlabs" | "auto"
     audio_retention_days: float = 7.0
     audio_max_storage_mb: int | None = None
     # quotas (issue 5)
@@ -274,6 +276,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         max_jobs_per_user=r.integer("MAX_JOBS_PER_USER", 2, lo=1, hi=100),
         job_timeout_s=r.number("JOB_TIMEOUT_S", 600.0, lo=5.0),
         cancel_refund_policy=r.choice("CANCEL_REFUND_POLICY", CANCEL_POLICIES, "none"),
+        eleven_music_route=r.choice("ELEVEN_MUSIC_ROUTE", MUSIC_ROUTES, "auto"),
         audio_retention_days=r.number("AUDIO_RETENTION_DAYS", 7.0, lo=0.0),
         audio_max_storage_mb=None
         if storage_mb is None

@@ -11,28 +11,52 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot import catalog
+from bot.catalog.music import SEED_MAX
 from bot.errors import UserError, describe_error
 from bot.generation import messages
+from bot.generation.references import reference_params, store_reference, too_large
 from bot.generation.requests import SAY_MODELS
 from bot.generation.service import ReplyTarget, Requester
 from bot.jobs.models import Job
 from bot.providers.base import GenerationRequest, JobKind
 from bot.quotas import QuotaExceeded
 from cogs.checks import member_context, missing_permissions
+from cogs.ui.lyrics import LyricsModal
 from cogs.voice_live import play_when_ready
 
 log = logging.getLogger(__name__)
 
-MUSIC_MODELS = [
-    app_commands.Choice(name="Stable Audio (1–47 s)", value="stable-audio"),
-    app_commands.Choice(name="ElevenLabs Music (10–300 s)", value="eleven-music"),
-]
+
+def sample_lyrics(duration_s: float | None) -> str:
+    """Stands in for the lyrics while the other options are checked, before the form opens:
+    enough sections (≤ 120 s each) that any allowed length can be split among them."""
+    parts = max(1, math.ceil((duration_s or 0) / 120))
+    return "\n".join(f"[Part {i + 1}]\nla la la la la" for i in range(parts))
+
+
+def music_choices() -> list[app_commands.Choice[str]]:
+    """The /music ``model`` choices, one per catalog entry (read when the cog loads)."""
+    choices = []
+    for model in catalog.all_models():
+        span = model.duration_range()
+        length = f" ({span[0]:g}–{span[1]:g} s)" if span else ""
+        choices.append(app_commands.Choice(name=f"{model.display}{length}"[:100], value=model.name))
+    return choices
+
+
+def longest_music_s() -> int:
+    return int(max((m.duration_range() or (0, 0, 0))[1] for m in catalog.all_models()))
+
+
 SAY_MODEL_CHOICES = [app_commands.Choice(name=m, value=m) for m in SAY_MODELS]
 NORMALIZE_CHOICES = [
     app_commands.Choice(name="auto (ElevenLabs decides)", value="auto"),
@@ -50,6 +74,10 @@ class GenerateCog(commands.Cog):
     def __init__(self, bot: Any) -> None:
         self.bot = bot
         self._tasks: set[asyncio.Task[None]] = set()
+        # Choices and ranges come from the catalog as it is now (a test may add a model).
+        params = self.music._params  # discord.py keeps them here
+        params["model"].choices = music_choices()
+        params["duration"].max_value = longest_music_s()
 
     async def cog_load(self) -> None:
         self.bot.job_starter = self
@@ -71,7 +99,10 @@ class GenerateCog(commands.Cog):
         options: dict[str, Any],
         *,
         play: bool = False,
+        prepare: Callable[[GenerationRequest], Awaitable[GenerationRequest]] | None = None,
     ) -> Job | None:
+        """``prepare``: slow checks after the defer and before anything is spent
+        (a reference track is downloaded and checked); a UserError refuses the job."""
         requester = requester_of(interaction)
         try:
             # Server settings, then explicit > preference > server default > built-in.
@@ -82,7 +113,7 @@ class GenerateCog(commands.Cog):
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return None
-        problem = self.generation.unavailable_reason(request.kind)
+        problem = self.generation.unavailable_reason(request.kind, request.service)
         missing = missing_permissions(interaction)
         if missing and not problem:
             problem = (
@@ -94,6 +125,12 @@ class GenerateCog(commands.Cog):
             return None
         # private: the reply (and so the result) is seen only by the requester.
         await interaction.response.defer(thinking=True, ephemeral=visibility == "private")
+        if prepare is not None:
+            try:
+                request = await prepare(request)
+            except UserError as exc:
+                await self.refuse(interaction, str(exc))
+                return None
         try:
             message = await interaction.original_response()
             job = await self.start(interaction, request, message.id, visibility=visibility)
@@ -161,8 +198,13 @@ class GenerateCog(commands.Cog):
         duration="Length in seconds (Stable Audio 1–47, ElevenLabs Music 10–300)",
         steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
         start="Stable Audio only: where the clip starts, in seconds (1–47)",
+        lyrics="Write lyrics in a form first (minimax-music, minimax-cover, eleven-music)",
+        instrumental="No vocals (minimax-music, eleven-music)",
+        negative="What to leave out (lyria)",
+        seed="A number to make the result repeatable (lyria; eleven-music with lyrics)",
+        reference="minimax-cover: the track to cover (audio, 6 s–6 min, up to 50 MB)",
     )
-    @app_commands.choices(model=MUSIC_MODELS)
+    @app_commands.choices(model=music_choices())
     async def music(
         self,
         interaction: discord.Interaction,
@@ -171,11 +213,73 @@ class GenerateCog(commands.Cog):
         duration: app_commands.Range[int, 1, 300] | None = None,
         steps: app_commands.Range[int, 1, 1000] | None = None,
         start: app_commands.Range[int, 1, 47] | None = None,
+        lyrics: bool = False,
+        instrumental: bool = False,
+        negative: app_commands.Range[str, 1, 600] | None = None,
+        seed: app_commands.Range[int, 0, SEED_MAX] | None = None,
+        reference: discord.Attachment | None = None,
     ) -> None:
-        options = {
-            "prompt": prompt, "model": model, "duration": duration, "steps": steps, "start": start
+        options: dict[str, Any] = {
+            "prompt": prompt, "model": model, "duration": duration, "steps": steps,
+            "start": start, "instrumental": instrumental, "negative": negative, "seed": seed,
+            "reference": reference.url if reference is not None else None,
         }  # fmt: skip
-        await self.launch(interaction, "music", options)
+        prepare = self._reference_step(reference) if reference is not None else None
+        if reference is not None and (problem := too_large(reference.size)):
+            await interaction.response.send_message(problem, ephemeral=True)
+            return
+        if not lyrics:
+            await self.launch(interaction, "music", options, prepare=prepare)
+            return
+        try:  # every other option (and every server setting) is checked before the form opens
+            checked = await self.generation.prepare(
+                "music", requester_of(interaction), {**options, "lyrics": sample_lyrics(duration)}
+            )
+        except UserError as exc:
+            await interaction.response.send_message(str(exc), ephemeral=True)
+            return
+
+        async def submitted(modal_interaction: discord.Interaction, text: str, words: str) -> None:
+            # The submit goes through the same resolution rule (prepare) as any /music.
+            filled = {**options, "prompt": text, "lyrics": words}
+            await self.launch(modal_interaction, "music", filled, prepare=prepare)
+
+        found = catalog.by_model_id(checked.model)
+        route = found[1] if found else None
+        lyric_param = route.param("lyrics") if route else None
+        prompt_param = route.param("prompt") if route else None
+        modal = LyricsModal(
+            prompt,
+            submitted,
+            max_prompt=int(prompt_param.hi or 2000) if prompt_param else 2000,
+            max_lyrics=int(lyric_param.hi or 3000) if lyric_param else 3000,
+        )
+        await interaction.response.send_modal(modal)
+
+    def _reference_step(
+        self, attachment: discord.Attachment
+    ) -> Callable[[GenerationRequest], Awaitable[GenerationRequest]]:
+        """Download, check and keep the reference track; the request then points at the copy."""
+
+        async def prepare(request: GenerationRequest) -> GenerationRequest:
+            ffmpeg = self.bot.services.ffmpeg
+            if ffmpeg is None:
+                raise UserError(
+                    "This bot cannot check reference tracks (ffmpeg is missing). "
+                    "Ask the bot operator to install it."
+                )
+            try:
+                data = await attachment.read()
+            except discord.HTTPException:
+                raise UserError(
+                    "I could not download the reference track from Discord. Attach it again."
+                ) from None
+            directory = self.bot.settings.data_dir / "references"
+            path = await store_reference(data, directory, ffmpeg)
+            params = {**request.params, **reference_params(attachment.url, path)}
+            return GenerationRequest(request.kind, request.model, params)
+
+        return prepare
 
     @app_commands.command(name="say", description="Read text aloud with an ElevenLabs voice")
     @app_commands.guild_only()

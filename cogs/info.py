@@ -6,7 +6,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot import __version__
+from bot import __version__, catalog
 from bot.client import FoleyBot
 from bot.settings.service import SERVER
 
@@ -29,6 +29,8 @@ class InfoCog(commands.Cog):
         }
         for name, on in enabled.items():
             lines.append(f"{'✅' if on else '⛔'} {name}{'' if on else ' — not configured'}")
+        lines.append("**`/music` models** (`model:` value — what it does):")
+        lines.extend(f"• `{m.name}` {m.display} — {m.summary}" for m in catalog.all_models())
         if interaction.guild_id is not None:
             # What moderators changed here (/settings), so members know why a command
             # behaves as it does; everything else is the built-in default.

@@ -23,6 +23,7 @@ from bot.errors import UserError, describe_error
 from bot.generation import messages
 from bot.generation.uploads import prepare_upload, upload_limit
 from bot.jobs.models import JobState, displayed_cost
+from bot.providers.base import GenerationRequest
 from cogs.checks import is_moderator, missing_permissions
 from cogs.ui.buttons import JobButton, job_view, result_view, soundboard_offered
 from cogs.ui.presenter import JobPresenter
@@ -114,22 +115,40 @@ class ResultsCog(commands.Cog):
 
     async def _on_again(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
-        problem = self.services.generation.unavailable_reason(job.kind)
+        problem = self.services.generation.unavailable_reason(job.kind, job.service)
         if problem:
             raise UserError(problem)
         estimate = await self.services.generation.estimate(job.request)
-        view = job_view(job.id, "confirm", confirm_label=f"Run again (≈{estimate:,} tokens)")
+        # Every parameter is reused; the seed only when the member picks "same seed".
+        seeded = job.request.params.get("seed") is not None
+        actions = ("confirm", "sameseed") if seeded else ("confirm",)
+        label = f"Run again{' with a new seed' if seeded else ''} (≈{estimate:,} tokens)"
+        view = job_view(job.id, *actions, confirm_label=label)
+        seed_note = (
+            f" It used seed {job.request.params['seed']}: keep it to get the same result."
+            if seeded
+            else ""
+        )
         await interaction.response.send_message(
             f"Run **{safe_prompt(prompt_of(job), 100)}** again as a new job? "
-            f"It costs about {messages.tokens(estimate)} from your allowance.",
+            f"It costs about {messages.tokens(estimate)} from your allowance.{seed_note}",
             view=view,
             ephemeral=True,
         )
 
-    async def _on_confirm(self, interaction: discord.Interaction, job_id: str) -> None:
+    async def _on_sameseed(self, interaction: discord.Interaction, job_id: str) -> None:
+        await self._on_confirm(interaction, job_id, same_seed=True)
+
+    async def _on_confirm(
+        self, interaction: discord.Interaction, job_id: str, *, same_seed: bool = False
+    ) -> None:
         job = await self._job(interaction, job_id)
+        request = job.request
+        if not same_seed and "seed" in request.params:
+            params = {k: v for k, v in request.params.items() if k != "seed"}
+            request = GenerationRequest(request.kind, request.model, params)
         generate = self.bot.job_starter
-        problem = self.services.generation.unavailable_reason(job.kind)
+        problem = self.services.generation.unavailable_reason(job.kind, job.service)
         missing = missing_permissions(interaction)
         if missing and not problem:
             problem = f"I can't post results in this channel: I need {', '.join(missing)} here."
@@ -138,7 +157,7 @@ class ResultsCog(commands.Cog):
         await interaction.response.edit_message(content="Starting a new job…", view=None)
         status = await interaction.followup.send(f"⏳ Starting again: `{job.id}`…", wait=True)
         try:
-            await generate.start(interaction, job.request, status.id)
+            await generate.start(interaction, request, status.id)
         except Exception as exc:
             await status.delete()
             await interaction.followup.send(generate.explain(exc, interaction), ephemeral=True)
@@ -167,7 +186,7 @@ class ResultsCog(commands.Cog):
                     files.append(discord.File(upload.path, filename=upload_name(job, upload.path)))
             elif job.result_message_id and job.channel_id:
                 embed_note = "The file is no longer stored here; see the original message."
-            embed = result_embed(job, self._cost(job), None, embed_note)
+            embed = result_embed(job, self._cost(job), None, embed_note, full=True)
             if job.result_message_id and job.channel_id and interaction.guild_id:
                 link = (
                     f"https://discord.com/channels/{interaction.guild_id}/"

@@ -34,6 +34,18 @@ EXAMPLES: list[tuple[str, GenerationRequest, float]] = [
     ("`/music steps:50`", build_music("x", steps=50), 1.0),
     ("`/music model:eleven-music` (10 s)", build_music("x", "eleven-music"), 1.0),
     ("`/music model:eleven-music duration:60`", build_music("x", "eleven-music", 60), 1.0),
+    (
+        "`/music model:eleven-music duration:60` on the ElevenLabs route",
+        build_music("x", "eleven-music", 60, pick=lambda m, routes: routes[-1]),
+        1.0,
+    ),
+    ("`/music model:minimax-music`", build_music("a pop song", "minimax-music"), 1.0),
+    (
+        "`/music model:minimax-cover`",
+        build_music("a jazz cover", "minimax-cover", reference="https://x/y.wav"),
+        1.0,
+    ),
+    ("`/music model:lyria`", build_music("x", "lyria"), 1.0),
     ("`/say` 100 characters (eleven_multilingual_v2)", build_say(HUNDRED, voice_id=VOICE), 1.0),
     (
         "`/say model:eleven_flash_v2_5` 100 characters",

@@ -10,9 +10,11 @@ clients copy them into request bodies without renaming.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
 
+from bot import catalog
 from bot.errors import UserError
+from bot.generation.messages import echo_text
 from bot.providers.base import GenerationRequest, JobKind
 from bot.providers.elevenlabs_tts import DEFAULT_MODEL as DEFAULT_SAY_MODEL
 from bot.providers.elevenlabs_tts import (
@@ -22,35 +24,14 @@ from bot.providers.elevenlabs_tts import (
     normalization_problem,
 )
 
-MAX_PROMPT = 2000  # eleven_music's documented cap; also the sane cap for the others
 MAX_SFX_PROMPT = 1000
-# stable-audio's own default when `steps` is not sent (also the price rule's default).
-STABLE_AUDIO_DEFAULT_STEPS = 100
-
-
-@dataclass(frozen=True)
-class MusicModel:
-    choice: str  # what members pick in /music
-    model_id: str  # the provider's model id
-    label: str
-    min_s: int
-    max_s: int
-    default_s: int
-
-
-MUSIC_MODELS: dict[str, MusicModel] = {
-    "stable-audio": MusicModel("stable-audio", "stable-audio", "Stable Audio", 1, 47, 30),
-    "eleven-music": MusicModel(
-        "eleven-music", "elevenlabs/eleven_music", "ElevenLabs Music", 10, 300, 10
-    ),
-}
-MODEL_LABELS = {m.model_id: m.label for m in MUSIC_MODELS.values()}
 SAY_MODELS = ("eleven_multilingual_v2", "eleven_v3", "eleven_flash_v2_5", "eleven_turbo_v2_5")
 SFX_MODEL = "eleven_text_to_sound_v2"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}$")
+OPTION_WORDS = {"negative": "a negative prompt", "reference": "a reference track"}
 
 
-def _text(value: str | None, what: str, limit: int) -> str:
+def _text(value: str | None, what: str, limit: int, minimum: int = 1) -> str:
     text = (value or "").strip()
     if not text:
         raise UserError(f"The {what} is empty. Describe what you want to hear.")
@@ -58,6 +39,11 @@ def _text(value: str | None, what: str, limit: int) -> str:
         raise UserError(
             f"The {what} is {len(text):,} characters long; the limit is {limit:,}. "
             "Shorten it and try again."
+        )
+    if len(text) < minimum:
+        raise UserError(
+            f"The {what} is {len(text):,} characters long; this model needs at least "
+            f"{minimum:,}. Say a little more."
         )
     return text
 
@@ -67,34 +53,71 @@ def _in_range(value: float | None, name: str, lo: float, hi: float, unit: str = 
         raise UserError(f"`{name}` must be between {lo:g} and {hi:g}{unit}; you gave {value:g}.")
 
 
+def unsupported(model: catalog.MusicModel, option: str) -> str:
+    """The refusal for an option the model does not take, naming the models that do."""
+    others = catalog.models_with(option)
+    where = (
+        f"Models that take it: {', '.join(others)}." if others else "No model takes it on this bot."
+    )
+    return f"{model.display} does not take `{option}`. {where} Choose one of those or leave it out."
+
+
 def build_music(
     prompt: str | None,
     model: str = "stable-audio",
     duration: float | None = None,
     steps: int | None = None,
     start: int | None = None,
+    *,
+    pick: Callable[[catalog.MusicModel, list[catalog.Route]], catalog.Route] | None = None,
+    **options: object,
 ) -> GenerationRequest:
-    spec = MUSIC_MODELS.get(model)
+    """Validate ``/music`` options against the catalog entry and build the provider request.
+
+    ``options`` are the other ``/music`` options (``lyrics``, ``instrumental``,
+    ``negative``, ``seed``, ``reference``); ``None`` or ``False`` means not given.
+    ``pick`` chooses among the routes that take every given option (default: the first).
+    """
+    spec = catalog.get(model)
     if spec is None:
-        raise UserError(f"Unknown model `{model}`. Choose one of: {', '.join(MUSIC_MODELS)}.")
-    text = _text(prompt, "prompt", MAX_PROMPT)
-    seconds = spec.default_s if duration is None else duration
-    _in_range(seconds, "duration", spec.min_s, spec.max_s, f" seconds for {spec.label}")
-    if spec.choice != "stable-audio" and (steps is not None or start is not None):
-        raise UserError("`steps` and `start` only apply to the stable-audio model.")
-    if spec.choice == "stable-audio":
-        _in_range(steps, "steps", 1, 1000)
-        _in_range(start, "start", 1, 47, " seconds")
-        if start is not None and start >= seconds:
-            raise UserError("`start` must be earlier than the duration.")
-        params: dict[str, object] = {"prompt": text, "seconds_total": round(seconds)}
-        if steps is not None:
-            params["steps"] = int(steps)
-        if start is not None:
-            params["seconds_start"] = int(start)
-    else:
-        params = {"prompt": text, "music_length_ms": round(seconds * 1000)}
-    return GenerationRequest(JobKind.MUSIC, spec.model_id, params)
+        names = ", ".join(catalog.choice_names())
+        raise UserError(f"Unknown model `{model}`. Choose one of: {names}.")
+    unknown = set(options) - set(catalog.OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown /music option(s): {', '.join(sorted(unknown))}")
+    given = {"duration": duration, "steps": steps, "start": start, **options}
+    given = {k: v for k, v in given.items() if v is not None and v is not False}
+    for option in given:
+        if option not in spec.options:
+            raise UserError(unsupported(spec, option))
+    # An option only one route takes pins the job to that route.
+    candidates = [r for r in spec.routes if set(given) <= r.options]
+    if not candidates:
+        names = ", ".join(f"`{o}`" for o in sorted(given))
+        raise UserError(f"{spec.display} cannot take {names} together. Leave one of them out.")
+    route = pick(spec, candidates) if pick is not None and len(candidates) > 1 else candidates[0]
+    params: dict[str, object] = {}
+    for p in route.params:
+        value = prompt if p.option == "prompt" else given.get(p.option)
+        if p.option == "prompt":
+            value = _text(prompt, "prompt", int(p.hi or 2000), int(p.lo or 1))
+        elif value is None:
+            if p.required:
+                what = OPTION_WORDS.get(p.option, f"`{p.option}`")
+                raise UserError(f"{spec.display} needs {what}: add the `{p.option}` option.")
+            if p.option == "duration" and p.default is not None:
+                params[p.field] = p.default
+            continue
+        elif p.type is str and p.option != "reference":
+            value = _text(str(value), p.option, int(p.hi or 10_000), int(p.lo or 1))
+        elif p.type in (int, float):
+            unit = f"{p.unit} for {spec.display}" if p.unit else ""
+            _in_range(float(value), p.option, float(p.lo or 0), float(p.hi or 0), unit)  # type: ignore[arg-type]
+            value = round(float(value) * p.scale)  # type: ignore[arg-type]
+        params[p.field] = value
+    if spec.finish is not None:
+        params = spec.finish(route, params)
+    return GenerationRequest(JobKind.MUSIC, route.model_id, params)
 
 
 def build_say(
@@ -170,9 +193,41 @@ def build_sfx(
     return GenerationRequest(JobKind.SFX, SFX_MODEL, params)
 
 
+def music_settings(request: GenerationRequest, lyric_lines: int = 4) -> list[tuple[str, str]]:
+    """What a music job was asked for besides the prompt, as (name, value) for members.
+
+    The route (which service ran it), the seed, instrumental, the negative prompt,
+    a reference track and the first ``lyric_lines`` lines of the lyrics (0: all).
+    """
+    if request.kind is not JobKind.MUSIC:
+        return []
+    p = request.params
+    out = [("Route", catalog.display_name(request.service))]
+    if p.get("seed") is not None:
+        out.append(("Seed", str(p["seed"])))
+    if p.get("is_instrumental") or p.get("force_instrumental"):
+        out.append(("Instrumental", "yes, no vocals"))
+    if p.get("negative_prompt"):
+        out.append(("Leaving out", echo_text(str(p["negative_prompt"]))))
+    if p.get("reference_audio_url"):
+        out.append(("Reference", "the attached track"))
+    lyrics = p.get("lyrics") or p.get("_lyrics")
+    if lyrics:
+        # Each line made safe to quote on its own (members' text: no invisible characters).
+        lines = [echo_text(line) for line in str(lyrics).splitlines() if line.strip()]
+        shown = lines if lyric_lines <= 0 else lines[:lyric_lines]
+        more = len(lines) - len(shown)
+        out.append(("Lyrics", "\n".join(shown) + (f"\n… {more} more lines" if more else "")))
+    elif p.get("lyrics_optimizer"):
+        out.append(("Lyrics", "written by the model"))
+    return out
+
+
 def requested_seconds(request: GenerationRequest) -> float | None:
     """The length the member asked for, when the request says (for embeds and checks)."""
     p = request.params
+    if "_length_ms" in p:
+        return float(p["_length_ms"]) / 1000
     if "seconds_total" in p:
         return float(p["seconds_total"])
     if "music_length_ms" in p:
@@ -185,7 +240,8 @@ def requested_seconds(request: GenerationRequest) -> float | None:
 def describe(request: GenerationRequest) -> str:
     """The model as members read it: "Stable Audio", "ElevenLabs TTS (eleven_v3)"."""
     if request.kind is JobKind.MUSIC:
-        return MODEL_LABELS.get(request.model, request.model)
+        found = catalog.by_model_id(request.model)
+        return found[0].display if found else request.model
     if request.kind is JobKind.SAY:
         lang = request.params.get("model_chosen_for_language")
         if lang:

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot import catalog
 from bot.config import Settings
 from bot.errors import UserError
 from bot.generation.requests import DEFAULT_SAY_MODEL
@@ -35,8 +36,6 @@ PLAYABLE = (JobState.READY, JobState.DELIVERED)
 # Used when GET /v1/models cannot be read: the documented limits and multipliers.
 FALLBACK_MAX_CHARS = DOCUMENTED_MAX_CHARS
 FALLBACK_MULTIPLIER = {"eleven_flash_v2_5": 0.5, "eleven_turbo_v2_5": 0.5}
-KEY_VARIABLES = {"aimlapi": "AIMLAPI_API_KEY", "elevenlabs": "ELEVENLABS_API_KEY"}
-SERVICE_NAMES = {"aimlapi": "AI/ML API", "elevenlabs": "ElevenLabs"}
 
 
 @dataclass(frozen=True)
@@ -111,15 +110,25 @@ class GenerationService:
         self.server_settings = settings_service or SettingsService(ledger.db)
 
     # -- cheap checks (no I/O: safe before deferring) ---------------------------
-    def unavailable_reason(self, kind: JobKind) -> str | None:
-        """Why a command of this kind cannot run right now, or None."""
-        service = "aimlapi" if kind is JobKind.MUSIC else "elevenlabs"
+    def pick_route(self, model: catalog.MusicModel, routes: list[catalog.Route]) -> catalog.Route:
+        """The route a multi-route model runs on: the operator's choice, or in ``auto``
+        the first whose service is ready (key set, breaker closed), else the first."""
+        mode = getattr(self.settings, model.route_setting or "", "auto")
+        if mode != "auto":
+            return next((r for r in routes if r.service == mode), routes[0])
+        return next(
+            (r for r in routes if self.unavailable_reason(None, r.service) is None), routes[0]
+        )
+
+    def unavailable_reason(self, kind: JobKind | None, service: str | None = None) -> str | None:
+        """Why a command of this kind (or a job on ``service``) cannot run now, or None."""
+        service = service or catalog.KIND_SERVICE[kind or JobKind.MUSIC]
         provider = self.providers.get(service)
-        name = SERVICE_NAMES[service]
+        name = catalog.display_name(service)
         if provider is None or not provider.enabled:
             return (
                 f"{name} isn't set up on this bot, so this command is off. "
-                f"The bot operator can enable it by setting {KEY_VARIABLES[service]}."
+                f"The bot operator can enable it by setting {catalog.key_variable(service)}."
             )
         breaker = self.breakers.get(service)
         if breaker is not None and not breaker.allow_new_job():
@@ -170,14 +179,16 @@ class GenerationService:
     ) -> GenerationRequest:
         """Options as typed → the request under the one resolution rule (bot/settings/resolve)."""
         await self.admit(command, requester)
-        return await self.server_settings.build(command, requester.context, options)
+        return await self.server_settings.build(
+            command, requester.context, options, route_pick=self.pick_route
+        )
 
     # -- the path ------------------------------------------------------------------
     async def start(
         self, requester: Requester, request: GenerationRequest, target: ReplyTarget
     ) -> Started:
         """Moderate, reserve, enqueue. Raises UserError / QuotaExceeded with nothing charged."""
-        reason = self.unavailable_reason(request.kind)
+        reason = self.unavailable_reason(request.kind, request.service)
         if reason:
             raise UserError(reason)
         await self.admit(str(request.kind), requester)  # also for 🔁 Again

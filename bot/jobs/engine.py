@@ -47,6 +47,7 @@ import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
+from bot import catalog
 from bot.config import Settings
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventHub, Listener, Subscription
@@ -108,9 +109,10 @@ class JobEngine:
         self.options = options or EngineOptions()
         self.store = JobStore(db)
         self.hub = EventHub()
+        # One concurrency pool per catalog service, sized by its setting.
         limits = {
-            "aimlapi": settings.aimlapi_max_concurrency,
-            "elevenlabs": settings.elevenlabs_max_concurrency,
+            name: getattr(settings, service.concurrency_setting)
+            for name, service in catalog.SERVICES.items()
         }
         self.scheduler = Scheduler(limits, settings.max_jobs_per_user)
         # ``poll_prior``: expected seconds per request, where each job's poll

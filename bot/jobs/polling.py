@@ -5,9 +5,8 @@ average before anyone notices. Polling every 0.5 s instead would notice fast
 but cost ~100 requests per 50 s job. Generation time grows with what was
 asked (the length, and stable-audio's steps), so we forecast each job from:
 
-- a **prior**: expected seconds for this request (``Prior``; today's table is
-  :data:`DEFAULT_PRIORS`, injected into the engine so the model catalog can
-  replace it), and
+- a **prior**: expected seconds for this request (``Prior``; by default the
+  catalog's ``Route.expected_seconds``, :func:`default_prior`), and
 - **history**: how long past jobs took *relative to their own prior*
   (duration ÷ prior), kept per request **shape** (model + length bucket +
   steps bucket, :func:`shape_of`) and falling back to the whole model when
@@ -39,6 +38,7 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
+from bot import catalog
 from bot.generation.requests import requested_seconds
 from bot.providers.base import GenerationRequest
 
@@ -54,39 +54,10 @@ Prior = Callable[[GenerationRequest], float | None]
 Shape = Callable[[GenerationRequest], str]
 
 
-@dataclass(frozen=True)
-class LinearPrior:
-    """base + per_second × requested length + per_step × steps (provider defaults if unset)."""
-
-    base: float
-    per_second: float = 0.0
-    per_step: float = 0.0
-    default_seconds: float = 0.0
-    default_steps: float = 0.0
-
-    def __call__(self, request: GenerationRequest) -> float:
-        seconds = requested_seconds(request)
-        steps = request.params.get("steps")
-        return (
-            self.base
-            + self.per_second * (self.default_seconds if seconds is None else seconds)
-            + self.per_step * (self.default_steps if steps is None else float(steps))
-        )
-
-
-# Documented typical durations (providers.md): stable-audio "50–60 s or a bit
-# more" at its defaults (30 s, 100 steps), eleven_music "usually under 30–40 s".
-# How they grow with length/steps is our estimate. Replaced by the model
-# catalog's expected_seconds once it exists (the engine's ``poll_prior``).
-DEFAULT_PRIORS: dict[str, LinearPrior] = {
-    "stable-audio": LinearPrior(15.0, 0.5, 0.25, default_seconds=30, default_steps=100),
-    "elevenlabs/eleven_music": LinearPrior(34.0, 0.1, default_seconds=10),
-}
-
-
 def default_prior(request: GenerationRequest) -> float | None:
-    rule = DEFAULT_PRIORS.get(request.model)
-    return rule(request) if rule is not None else None
+    """The catalog's expected generation time for this request (one place for that fact)."""
+    route = catalog.route_for(request.model)
+    return route.expected_seconds(request.params) if route is not None else None
 
 
 def _bucket(value: float, edges: Iterable[float]) -> str:

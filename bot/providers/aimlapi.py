@@ -1,8 +1,8 @@
 """AI/ML API: asynchronous music generation (submit, then poll, then download).
 
-Every model on ``/v2/generate/audio`` is one :data:`MODELS` entry: the request
-body builder plus what the output looks like. Adding a model is a table entry
-and a builder function; nothing else here changes.
+Every model on ``/v2/generate/audio`` is a route in :mod:`bot.catalog`, whose
+parameters are the provider's field names: the body is built from it and adding
+a model changes nothing here.
 """
 
 from __future__ import annotations
@@ -10,14 +10,15 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
+from bot import catalog
+from bot.providers import reference_audio as references
 from bot.providers.aimlapi_billing import (
     BILLING_PATH,
     LEGACY_BALANCE_PATH,
@@ -44,8 +45,8 @@ from bot.providers.retry import RetryPolicy, with_retries
 log = logging.getLogger(__name__)
 
 SERVICE = "aimlapi"
-DISPLAY = "AI/ML API"
-KEY_VARIABLE = "AIMLAPI_API_KEY"
+DISPLAY = catalog.display_name(SERVICE)
+KEY_VARIABLE = catalog.key_variable(SERVICE)
 SUBMIT_PATH = "/v2/generate/audio"
 # X-Client-Request-Id: a value outside this alphabet is silently dropped by the API.
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -53,33 +54,17 @@ CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _FREE_TIER = re.compile(r"free[- ]tier limit|free limit for the hour", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    builder: Callable[[str, Mapping[str, Any]], dict[str, Any]]
-    output: str  # container the model returns, e.g. "wav"
+def request_body(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The submit body: the model id, the route's fixed fields and every set parameter.
 
+    Parameters are already the provider's own field names (the catalog maps the
+    options); unset ones are omitted and ``_``-prefixed ones are Foley's own notes.
+    """
+    route = catalog.route_for(model)
+    fixed = dict(route.fixed) if route is not None else {}
+    sent = {k: v for k, v in params.items() if v is not None and not k.startswith("_")}
+    return {"model": model, **fixed, **sent}
 
-def _pick(params: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Copy the documented optional fields that are set; unset ones are omitted."""
-    return {n: params[n] for n in names if params.get(n) is not None}
-
-
-def _stable_audio_body(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        "model": model,
-        "prompt": params["prompt"],
-        **_pick(params, ("seconds_total", "seconds_start", "steps")),
-    }
-
-
-def _eleven_music_body(model: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    return {"model": model, "prompt": params["prompt"], **_pick(params, ("music_length_ms",))}
-
-
-MODELS: dict[str, ModelSpec] = {
-    "stable-audio": ModelSpec(_stable_audio_body, output="wav"),
-    "elevenlabs/eleven_music": ModelSpec(_eleven_music_body, output="mp3"),
-}
 
 _STATES = {
     "queued": RemoteState.QUEUED,
@@ -96,6 +81,11 @@ FIELD_WORDS = {
     "seconds_start": "start time",
     "steps": "number of steps",
     "prompt": "prompt",
+    "negative_prompt": "negative prompt",
+    "lyrics": "lyrics",
+    "reference_audio_url": "reference track",
+    "is_instrumental": "instrumental setting",
+    "seed": "seed",
     "model": "model",
     "generation_id": "generation id",
 }
@@ -241,8 +231,8 @@ class AimlapiClient(KeyedClient):
         self._stall_s = download_stall_s
 
     def build_body(self, request: GenerationRequest) -> dict[str, Any]:
-        spec = MODELS.get(request.model)
-        if request.kind is not JobKind.MUSIC or spec is None:
+        route = catalog.route_for(request.model)
+        if request.kind is not JobKind.MUSIC or route is None or route.service != SERVICE:
             raise ProviderError(
                 ErrorKind.INVALID_REQUEST,
                 DISPLAY,
@@ -258,11 +248,18 @@ class AimlapiClient(KeyedClient):
                 field="prompt",
                 reached_provider=False,
             )
-        return spec.builder(request.model, request.params)
+        return request_body(request.model, request.params)
 
     async def submit(self, request: GenerationRequest, workdir: Path) -> Submission:
         self._require()
         body = self.build_body(request)
+        if references.FILE_KEY in request.params:
+            try:
+                body[references.FIELD] = await references.resolve_reference(request.params)
+            except references.ReferenceGone as exc:
+                raise ProviderError(
+                    ErrorKind.INVALID_REQUEST, DISPLAY, str(exc), reached_provider=False
+                ) from None
         ref = request.client_request_id
         headers = {"X-Client-Request-Id": ref} if ref and CLIENT_REQUEST_ID.match(ref) else {}
         reply = await self._api.call(

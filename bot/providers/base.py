@@ -45,7 +45,9 @@ class GenerationRequest:
 
     @property
     def service(self) -> str:
-        return "elevenlabs" if self.kind in (JobKind.SAY, JobKind.SFX) else "aimlapi"
+        from bot.catalog import service_for  # the catalog imports JobKind from here
+
+        return service_for(self.kind, self.model)
 
 
 @dataclass

@@ -36,6 +36,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from bot import catalog
 from bot.providers.base import (
     AudioFile,
     GenerationRequest,
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-DISPLAY_NAMES = {"aimlapi": "AI/ML API", "elevenlabs": "ElevenLabs"}
 
 
 class BreakerState(StrEnum):
@@ -83,7 +82,7 @@ class CircuitBreaker:
         if threshold < 1:
             raise ValueError("threshold must be at least 1")
         self.service = service
-        self.display_name = display_name or DISPLAY_NAMES.get(service, service)
+        self.display_name = display_name or catalog.display_name(service)
         self.threshold = threshold
         self.cooldown_s = cooldown_s
         # A trial whose caller vanished without reporting (crash, forgotten

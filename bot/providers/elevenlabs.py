@@ -40,6 +40,7 @@ from bot.providers.elevenlabs_catalog import (
     parse_voices_page,
 )
 from bot.providers.elevenlabs_errors import DISPLAY, map_error
+from bot.providers.elevenlabs_music import MUSIC_PATH, music_body
 from bot.providers.elevenlabs_tts import (
     DEFAULT_MODEL,
     DOCUMENTED_MAX_CHARS,
@@ -230,6 +231,8 @@ class ElevenLabsClient(KeyedClient):
                 }
             )
             return "/v1/sound-generation", body, fmt
+        if request.kind is JobKind.MUSIC:
+            return MUSIC_PATH, music_body(request.model, p), fmt
         raise ProviderError(
             ErrorKind.INVALID_REQUEST,
             DISPLAY,
@@ -309,7 +312,7 @@ class ElevenLabsClient(KeyedClient):
         path, body, fmt = self.build_call(request)
         # Below the smallest limit any model has, the limit is only worth checking
         # when the live model list is at hand already (no extra GET /v1/models).
-        long = len(body["text"]) > ALWAYS_FITS_CHARS
+        long = len(body.get("text", "")) > ALWAYS_FITS_CHARS
         if request.kind is JobKind.SAY and (long or self._live_max_chars):
             limit = await self.max_chars(request.model)
             if len(body["text"]) > limit:

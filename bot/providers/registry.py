@@ -11,9 +11,6 @@ from bot.providers.base import Provider
 from bot.providers.elevenlabs import ElevenLabsClient
 from bot.providers.retry import RetryPolicy
 
-# Which environment variable enables each service (for "not configured" hints).
-KEY_VARIABLES = {"aimlapi": "AIMLAPI_API_KEY", "elevenlabs": "ELEVENLABS_API_KEY"}
-
 
 def build_providers(
     settings: Settings,

@@ -8,7 +8,8 @@ credits of different services are worth different amounts of money (an AI/ML
 API credit is $0.0000005, an ElevenLabs credit about $0.00003); an operator who
 wants tokens to mean the same money everywhere sets ``tokens_per_credit``.
 
-Defaults (see ``shared/notes/providers.md``); every number is overridable with
+Defaults: each music route's rule in :mod:`bot.catalog`, the services' credit
+prices there too, and the speech/effects rules below; every number is overridable with
 ``PRICING_FILE`` (JSON, or TOML when the name ends in ``.toml``)::
 
     [services.elevenlabs]
@@ -34,6 +35,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+from bot import catalog
+from bot.catalog import PriceRule
 from bot.config import ConfigError, Settings
 from bot.providers.base import GenerationRequest, JobKind
 
@@ -51,18 +54,6 @@ class ServicePrice:
 
 
 @dataclass(frozen=True)
-class PriceRule:
-    per: str  # one of UNITS
-    credits: float  # provider credits per unit
-    param: str | None = None
-    scale: float = 1.0
-    default: float | None = None
-    flat: float | None = None  # credits when ``param`` is absent and there is no default
-    minimum: float = 0.0  # in units
-    fixed: bool = False  # never recalibrated from what the provider reports
-
-
-@dataclass(frozen=True)
 class RuleQuote:
     """What the price rule alone says a request costs, and in which units."""
 
@@ -74,27 +65,29 @@ class RuleQuote:
     fixed: bool
 
 
-# AI/ML API FAQ: $1 = 2,000,000 credits. ElevenLabs: Creator overage, $0.30 per 1,000 credits.
-DEFAULT_SERVICES: dict[str, ServicePrice] = {
-    "aimlapi": ServicePrice(usd_per_credit=1 / 2_000_000),
-    "elevenlabs": ServicePrice(usd_per_credit=0.00003),
-}
+def default_services() -> dict[str, ServicePrice]:
+    """Every catalog service at its documented credit price, one token per credit."""
+    return {name: ServicePrice(s.usd_per_credit) for name, s in catalog.SERVICES.items()}
 
-# Keyed by (service, model); ElevenLabs rules are keyed by job kind ("say", "sfx")
-# because every TTS model bills characters and differs only by the multiplier
-# the caller reads from GET /v1/models.
-DEFAULT_RULES: dict[tuple[str, str], PriceRule] = {
-    # The seed: "252 AI/ML Tokens per step"; steps default to 100 → 25,200.
-    ("aimlapi", "stable-audio"): PriceRule("step", 252, param="steps", default=100, minimum=1),
-    # Unconfirmed: ElevenLabs' list price for Eleven Music ($0.30 per minute) in
-    # AI/ML API credits is 10,000 per second; the API bills at least 10 s.
-    ("aimlapi", "elevenlabs/eleven_music"): PriceRule(
-        "second", 10_000, param="music_length_ms", scale=1000, default=10_000, minimum=10
-    ),
+
+# ElevenLabs speech and effects are keyed by job kind ("say", "sfx") because every
+# TTS model bills characters and differs only by the multiplier the caller reads
+# from GET /v1/models. Music rules come from the catalog, one per route.
+KIND_RULES: dict[tuple[str, str], PriceRule] = {
     ("elevenlabs", "say"): PriceRule("character", 1.0, param="text"),
     # 40 credits per second with a duration; the automatic-length price is unconfirmed.
     ("elevenlabs", "sfx"): PriceRule("second", 40, param="duration_seconds", flat=200),
 }
+
+
+def default_rules() -> dict[tuple[str, str], PriceRule]:
+    """Each catalog route's price rule, keyed by (service, provider model id), and the kinds'."""
+    rules = {
+        (route.service, route.model_id): route.price
+        for model in catalog.all_models()
+        for route in model.routes
+    }
+    return {**rules, **KIND_RULES}
 
 
 @dataclass(frozen=True)
@@ -104,7 +97,7 @@ class Pricing:
 
     @classmethod
     def default(cls) -> Pricing:
-        return cls(dict(DEFAULT_SERVICES), dict(DEFAULT_RULES))
+        return cls(default_services(), default_rules())
 
     def rule_for(self, request: GenerationRequest) -> PriceRule:
         service = request.service

@@ -9,9 +9,11 @@ Pure functions over :mod:`bot.settings.model`: no I/O, no discord.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot import catalog
 from bot.errors import UserError
 from bot.generation import requests as req
 from bot.providers.base import GenerationRequest, JobKind
@@ -28,7 +30,7 @@ class SettingRefused(UserError):
 
 def music_model_names() -> tuple[str, ...]:
     """The ``model`` choices of /settings and /prefs: the one accessor for the model list."""
-    return tuple(req.MUSIC_MODELS)
+    return catalog.choice_names()
 
 
 def tts_model_names() -> tuple[str, ...]:
@@ -106,12 +108,21 @@ def _model_refusal(model: str) -> str:
     )
 
 
+# Chooses among the routes of a multi-route model (GenerationService.pick_route).
+RoutePicker = Callable[[catalog.MusicModel, list[catalog.Route]], catalog.Route]
+
+
 def build(
-    command: str, options: dict[str, Any], server: ServerSettings, prefs: MemberPrefs
+    command: str,
+    options: dict[str, Any],
+    server: ServerSettings,
+    prefs: MemberPrefs,
+    *,
+    route_pick: RoutePicker | None = None,
 ) -> GenerationRequest:
     """Options as typed (None = not given) → a validated request under this server's caps."""
     if command == "music":
-        return _music(options, server, prefs)
+        return _music(options, server, prefs, route_pick)
     if command == "say":
         return _say(options, server, prefs)
     if command == "sfx":
@@ -119,29 +130,37 @@ def build(
     raise UserError(f"/{command} does not generate audio.")
 
 
-def _music(o: dict[str, Any], server: ServerSettings, prefs: MemberPrefs) -> GenerationRequest:
+def _music(
+    o: dict[str, Any], server: ServerSettings, prefs: MemberPrefs, route_pick: RoutePicker | None
+) -> GenerationRequest:
+    """The settings caps, then the catalog's own checks (req.build_music): one /music path."""
     model = pick(
         o.get("model"), prefs.get("model"), server.defaults.get("model"), BUILTIN_MUSIC_MODEL
     )
     if not server.model_enabled(model.value):
         raise SettingRefused(_model_refusal(model.value))
     duration, steps = o.get("duration"), o.get("steps")
-    spec = req.MUSIC_MODELS.get(model.value)
+    spec = catalog.get(model.value)
+    span = spec.duration_range() if spec is not None else None
     max_duration = server.limit("music", "max_duration")
     if max_duration is not None:
         if duration is not None and duration > max_duration:
             raise SettingRefused(
                 _limit_refusal("music", "max_duration", max_duration, duration, "seconds")
             )
-        if duration is None and spec is not None and spec.default_s > max_duration:
+        if duration is None and span is not None and span[2] > max_duration:
             duration = max_duration  # the built-in length is capped too, not refused
     max_steps = server.limit("music", "max_steps")
+    steps_param = spec.route.param("steps") if spec is not None else None
     if max_steps is not None:
         if steps is not None and steps > max_steps:
             raise SettingRefused(_limit_refusal("music", "max_steps", max_steps, steps, "steps"))
-        if steps is None and model.value == "stable-audio":
-            steps = min(int(max_steps), req.STABLE_AUDIO_DEFAULT_STEPS)
-    return req.build_music(o.get("prompt"), model.value, duration, steps, o.get("start"))
+        if steps is None and steps_param is not None and steps_param.default is not None:
+            steps = min(int(max_steps), int(steps_param.default))  # the model's default, capped
+    extra = {k: o.get(k) for k in ("lyrics", "instrumental", "negative", "seed", "reference")}
+    return req.build_music(
+        o.get("prompt"), model.value, duration, steps, o.get("start"), pick=route_pick, **extra
+    )
 
 
 def _say(o: dict[str, Any], server: ServerSettings, prefs: MemberPrefs) -> GenerationRequest:

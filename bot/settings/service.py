@@ -286,11 +286,17 @@ class SettingsService:
         self.store.changed(guild_id)
 
     # ---------------------------------------------------------- the rule
-    async def build(self, command: str, ctx: MemberContext, options: dict[str, Any]) -> Any:
+    async def build(
+        self,
+        command: str,
+        ctx: MemberContext,
+        options: dict[str, Any],
+        route_pick: resolve.RoutePicker | None = None,
+    ) -> Any:
         """The request for these options under this server's rules (resolve.build)."""
         server = await self.server(ctx.guild_id)
         prefs = await self.prefs(ctx.guild_id, ctx.user_id)
-        return resolve.build(command, options, server, prefs)
+        return resolve.build(command, options, server, prefs, route_pick=route_pick)
 
     async def visibility(self, ctx: MemberContext) -> str:
         server = await self.server(ctx.guild_id)

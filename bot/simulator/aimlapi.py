@@ -1,7 +1,7 @@
 """AI/ML API: ``POST/GET /v2/generate/audio`` (submit + poll), downloads, billing.
 
-Validation follows the published OpenAPI documents for ``stable-audio`` and
-``elevenlabs/eleven_music``. Each job runs as an owned task: queued → generating →
+Validation follows the published OpenAPI documents of each model
+(:mod:`.aimlapi_models`). Each job runs as an owned task: queued → generating →
 completed (or error), with the provider-side completion instant recorded so a
 benchmark can measure how long a client takes to notice it.
 
@@ -17,11 +17,9 @@ silently dropped.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any
 from aiohttp import web
 
 from .aimlapi_billing import BillingLog
+from .aimlapi_models import MODELS, BadRequest, MusicModel
 from .audio_store import AudioSpec, AudioUnavailable
 from .faults import Fault
 from .responses import aimlapi_error, current_fault, endpoint, read_json_object
@@ -38,76 +37,6 @@ from .state import SimState
 Params = dict[str, Any]
 UNLIMITED_BALANCE = 100_000_000  # credits reported when no balance is configured
 CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-
-class BadRequest(Exception):
-    """A 400 whose message names the offending field."""
-
-
-def _integer(body: Params, name: str, lo: int, hi: int, default: int | None) -> int | None:
-    value = body.get(name, default)
-    if value is None and default is None and name not in body:
-        return None
-    # JSON has one number type, so 30.0 is accepted as 30 like a JavaScript server would.
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-        raise BadRequest(f"{name} must be an integer number")
-    if not lo <= value <= hi:
-        raise BadRequest(f"{name} must be an integer between {lo} and {hi}")
-    return int(value)
-
-
-def _prompt(body: Params, max_len: int | None) -> str:
-    prompt = body.get("prompt")
-    if not isinstance(prompt, str) or not prompt.strip():
-        raise BadRequest("prompt must be a non-empty string")
-    if max_len is not None and len(prompt) > max_len:
-        raise BadRequest(f"prompt must be shorter than or equal to {max_len} characters")
-    return prompt
-
-
-@dataclass(frozen=True, slots=True)
-class MusicModel:
-    """One model of the endpoint: adding a model is one more entry in ``MODELS``."""
-
-    validate: Callable[[Params], Params]
-    duration_s: Callable[[Params], float]
-    credits: Callable[[Params, SimState], int]
-    fmt: str  # "wav" or "mp3"
-    content_type: str
-
-
-def _stable_audio(body: Params) -> Params:
-    return {
-        "prompt": _prompt(body, None),
-        "seconds_total": _integer(body, "seconds_total", 1, 47, 30),
-        "seconds_start": _integer(body, "seconds_start", 1, 47, None),
-        "steps": _integer(body, "steps", 1, 1000, 100),
-    }
-
-
-def _eleven_music(body: Params) -> Params:
-    return {
-        "prompt": _prompt(body, 2000),
-        "music_length_ms": _integer(body, "music_length_ms", 10_000, 300_000, 10_000),
-    }
-
-
-MODELS: dict[str, MusicModel] = {
-    "stable-audio": MusicModel(
-        _stable_audio,
-        lambda p: float(p["seconds_total"]),
-        lambda p, s: s.pricing.stable_audio_per_step * p["steps"],
-        "wav",
-        "application/octet-stream",
-    ),
-    "elevenlabs/eleven_music": MusicModel(
-        _eleven_music,
-        lambda p: p["music_length_ms"] / 1000,
-        lambda p, s: s.pricing.eleven_music_per_second * math.ceil(p["music_length_ms"] / 1000),
-        "mp3",
-        "audio/mpeg",
-    ),
-}
 
 
 @dataclass(slots=True)
@@ -227,7 +156,7 @@ class AimlapiService:
             model=str(name),
             params=params,
             credits=credits,
-            file_name=f"{uuid.uuid4().hex[:24]}_output.{model.fmt}",
+            file_name=f"{uuid.uuid4().hex[:24]}_output.{model.output(params)[0]}",
             fail=_job_error(),
             client_request_id=client_id if CLIENT_REQUEST_ID.match(client_id) else None,
         )
@@ -245,7 +174,7 @@ class AimlapiService:
             requested, float(job.params.get("steps") or 0), timings.rng
         )
         job.planned_s = queued_s + generating_s
-        spec = AudioSpec(model.fmt, requested)  # type: ignore[arg-type]
+        spec = AudioSpec(model.output(job.params)[0], requested)  # type: ignore[arg-type]
         # Render while "queued/generating" so completion time is not inflated by ffmpeg.
         render = None if job.fail else asyncio.create_task(self.state.audio.get(spec))
         try:
@@ -280,7 +209,7 @@ class AimlapiService:
         if job.status == "completed":
             audio_file = {
                 "url": f"{self.state.base_url_for(request)}/files/{job.file_name}",
-                "content_type": model.content_type,
+                "content_type": model.output(job.params)[1],
                 "file_name": job.file_name,
                 "file_size": job.file_size,
             }
@@ -343,7 +272,7 @@ class AimlapiService:
 
     def _head(self, request: web.Request) -> tuple[bytes, str]:
         job = self._files.get(request.match_info["name"])
-        if job is not None and MODELS[job.model].fmt == "mp3":
+        if job is not None and MODELS[job.model].output(job.params)[0] == "mp3":
             return b"ID3\x04\x00\x00\x00\x00\x00\x00", "audio/mpeg"
         # A WAV header claiming a huge data chunk, so sniffers accept it as audio.
         return (
@@ -360,7 +289,7 @@ class AimlapiService:
         return web.FileResponse(
             job.path,
             headers={
-                "Content-Type": MODELS[job.model].content_type,
+                "Content-Type": MODELS[job.model].output(job.params)[1],
                 "Content-Disposition": f'attachment; filename="{job.file_name}"',
             },
         )

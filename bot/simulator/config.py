@@ -69,6 +69,17 @@ class Timings:
             "elevenlabs/eleven_music": ModelTiming(
                 queued_s=3.0, generating_s=24.0, per_second_s=0.15, jitter=0.2
             ),
+            # Songs of the model's own length (aimlapi_models.SONG_S, 30 s): 3 + 37 + 0.3 × 30.
+            "minimax/music-2.6": ModelTiming(
+                queued_s=3.0, generating_s=37.0, per_second_s=0.3, jitter=0.2
+            ),
+            "minimax/music-cover": ModelTiming(
+                queued_s=3.0, generating_s=37.0, per_second_s=0.3, jitter=0.2
+            ),
+            # 30 s clips (LYRIA_CLIP_S): 3 + 17 + 0.2 × 30 = 26 s.
+            "google/lyria2": ModelTiming(
+                queued_s=3.0, generating_s=17.0, per_second_s=0.2, jitter=0.2
+            ),
         }
     )
     default_model: ModelTiming = field(
@@ -97,7 +108,16 @@ class Timings:
         """Jobs complete in ~0.2 s and synchronous calls answer at once (for tests)."""
         quick = ModelTiming(queued_s=0.05, generating_s=0.15)
         return cls(
-            models={"stable-audio": quick, "elevenlabs/eleven_music": quick},
+            models={
+                model: quick
+                for model in (
+                    "stable-audio",
+                    "elevenlabs/eleven_music",
+                    "minimax/music-2.6",
+                    "minimax/music-cover",
+                    "google/lyria2",
+                )
+            },
             default_model=quick,
             tts_latency_s=0.0,
             sfx_latency_s=0.0,
@@ -113,6 +133,10 @@ class Pricing:
     # Unconfirmed: AI/ML API publishes no per-second figure for eleven_music; this is
     # ~$0.82/min at 2,000,000 credits per USD.
     eleven_music_per_second: int = 27_300
+    # Unconfirmed: no published figures for these; settled on what is reported.
+    minimax_per_song: int = 140_000  # minimax/music-2.6 and music-cover, per request
+    lyria_per_clip: int = 130_000  # google/lyria2, per 30 s clip
+    eleven_direct_music_per_second: int = 167  # ElevenLabs /v1/music, unconfirmed
     usd_per_credit: float = 1 / 2_000_000  # AI/ML API FAQ
     sfx_per_second: int = 40  # ElevenLabs: 40 credits per second when a duration is set
     sfx_auto_flat: int = 200  # unconfirmed flat price when duration_seconds is null

@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import uuid
 
 from aiohttp import web
 
 from . import elevenlabs_catalog as catalog
 from .audio_store import AudioSpec, AudioUnavailable
 from .config import ElevenLabsAccount
+from .elevenlabs_music import check_music
 from .elevenlabs_validation import Checker, OutputFormat, error, output_format, query_bool
 from .responses import (
     MP3_HEAD,
@@ -106,6 +108,7 @@ class ElevenLabsService:
                 "/v1/text-to-speech/{voice_id}/stream", ep("tts", self.tts_stream, audio=True)
             ),
             web.post("/v1/sound-generation", ep("sfx", self.sfx, audio=True)),
+            web.post("/v1/music", ep("music", self.music, audio=True)),
             web.get("/v2/voices", ep("voices", self.voices_v2)),
             web.get("/v1/voices", ep("voices", self.voices_v1)),
             web.get("/v1/models", ep("models", self.models)),
@@ -259,6 +262,28 @@ class ElevenLabsService:
             stream=False,
         )
 
+    async def music(self, request: web.Request) -> web.StreamResponse:
+        """``POST /v1/music``: a song from a prompt or a composition plan (see elevenlabs_music)."""
+        if (flagged := self._unusual_activity(request)) is not None:
+            return flagged
+        fmt, errors = output_format(request.query)
+        body = await read_json_object(request)
+        if body is None:
+            return _not_an_object(request)
+        call, problems = check_music(body)
+        if errors or problems or fmt is None or call is None:
+            return xi_validation(errors + problems)
+        cost = math.ceil(self.state.pricing.eleven_direct_music_per_second * call.duration_s)
+        return await self._deliver(
+            request,
+            fmt,
+            fmt.spec(round(call.duration_s, 2), channels=2),
+            cost,
+            self.state.timings.sfx_latency_s,
+            stream=False,
+            extra={"song-id": uuid.uuid4().hex},
+        )
+
     async def _deliver(
         self,
         request: web.Request,
@@ -267,6 +292,7 @@ class ElevenLabsService:
         cost: int,
         latency_s: float,
         stream: bool,
+        extra: dict[str, str] | None = None,
     ) -> web.StreamResponse:
         account = self.state.account
         if self.inflight >= account.concurrency_limit:
@@ -299,6 +325,7 @@ class ElevenLabsService:
                 "request-id": request_id(),
                 "character-cost": str(cost),
                 **_concurrency(self.inflight, account),
+                **(extra or {}),
             }
             making_s = self.state.scaled(spec.duration_s * self.state.timings.tts_generation_ratio)
             if not stream:

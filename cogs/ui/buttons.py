@@ -19,6 +19,7 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "soundboard": ("Soundboard", "➕", discord.ButtonStyle.secondary),
     "cancel": ("Cancel", "✖️", discord.ButtonStyle.secondary),
     "confirm": ("Run again", "✅", discord.ButtonStyle.success),
+    "sameseed": ("Run again, same seed", "🎯", discord.ButtonStyle.primary),
 }
 
 
@@ -30,7 +31,10 @@ class ButtonHandler(Protocol):
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"foley:(?P<action>play|again|delete|cancel|confirm|soundboard):(?P<job>[a-z0-9]{4,16})",
+    template=(
+        r"foley:(?P<action>play|again|delete|cancel|confirm|sameseed|soundboard)"
+        r":(?P<job>[a-z0-9]{4,16})"
+    ),
 ):
     def __init__(self, action: str, job_id: str, *, label: str | None = None) -> None:
         text, emoji, style = ACTIONS[action]
@@ -68,7 +72,7 @@ class JobButton(
 def job_view(job_id: str, *actions: str, confirm_label: str | None = None) -> discord.ui.View:
     view = discord.ui.View(timeout=None)
     for action in actions:
-        label = confirm_label if action == "confirm" else None
+        label = confirm_label if action == "confirm" else None  # "sameseed" keeps its own
         view.add_item(JobButton(action, job_id, label=label))
     return view
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import discord
 
 from bot.generation import messages
-from bot.generation.requests import describe, requested_seconds
+from bot.generation.requests import describe, music_settings, requested_seconds
 from bot.jobs.models import Job
 from bot.providers.base import JobKind
 
@@ -42,7 +42,10 @@ def status_text(job: Job, line: str, cost: int) -> str:
     return "\n".join(body)
 
 
-def result_embed(job: Job, cost: int, remaining: int | None, note: str | None) -> discord.Embed:
+def result_embed(
+    job: Job, cost: int, remaining: int | None, note: str | None, *, full: bool = False
+) -> discord.Embed:
+    """The result card; ``full`` (``/job``) shows every line of the lyrics that fits."""
     embed = discord.Embed(
         title=f"{messages.KIND_TITLES[job.kind]} ready",
         description=safe_prompt(prompt_of(job), 1000),
@@ -52,6 +55,9 @@ def result_embed(job: Job, cost: int, remaining: int | None, note: str | None) -
     length = job.output_duration_s or requested_seconds(job.request)
     if length:
         embed.add_field(name="Length", value=f"{length:.1f} s")
+    for name, value in music_settings(job.request, lyric_lines=0 if full else 4):
+        text = safe_prompt(value, 1000)
+        embed.add_field(name=name, value=text, inline=name != "Lyrics")
     embed.add_field(name="Cost", value=messages.tokens(cost))
     if remaining is not None:
         embed.add_field(name="Your tokens left", value=f"{remaining:,}")

@@ -18,6 +18,8 @@ from typing import Any
 
 import aiohttp
 
+from bot import catalog
+from bot.catalog import MusicModel
 from bot.client import FoleyBot
 from bot.config import Settings
 from bot.jobs.models import EngineOptions
@@ -90,10 +92,15 @@ async def running_foley(
     *,
     commands: tuple[str, ...] = ("about",),
     configure: Callable[[Services], None] | None = None,
+    models: tuple[MusicModel, ...] = (),
     **overrides: Any,
 ) -> AsyncIterator[Foley]:
+    """``models``: extra catalog entries, registered in-process for this bot only."""
     settings = test_settings(fake, sim, tmp, **overrides)
     db = await Database.open(settings.database_path)
+    extra = contextlib.ExitStack()
+    for model in models:
+        extra.enter_context(catalog.register(model))
     try:
         async with aiohttp.ClientSession() as session:
             services = Services.build(
@@ -116,3 +123,4 @@ async def running_foley(
                         await asyncio.wait_for(runner, 10)
     finally:
         await db.close()
+        extra.close()

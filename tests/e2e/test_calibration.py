@@ -12,13 +12,13 @@ import re
 from pathlib import Path
 
 from bot.quotas import Ledger
-from bot.quotas.pricing import DEFAULT_RULES
+from bot.quotas.pricing import default_rules
 from tests.e2e.harness import Foley, running_foley
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, OTHER_MEMBER_ID
 
 COMMANDS = ("music", "usage")
-DEFAULT_PER_SECOND = DEFAULT_RULES[("aimlapi", "elevenlabs/eleven_music")].credits  # 10,000
+DEFAULT_PER_SECOND = default_rules()[("aimlapi", "elevenlabs/eleven_music")].credits  # 10,000
 SIM_PER_SECOND = round(2.7 * DEFAULT_PER_SECOND)  # 27,000
 QUOTE = re.compile(r"≈([\d,]+) tokens · job `([0-9a-z]+)`")
 

@@ -127,7 +127,11 @@ async def test_everyone_in_a_prompt_pings_nobody(foley: Foley) -> None:
         ("music", {"prompt": "   "}, "The prompt is empty"),
         ("music", {"prompt": "ok", "duration": 99}, "`duration` must be between 1 and 47"),
         ("sfx", {"prompt": "boom", "duration": 45.0}, "`duration` must be between 0.5 and 30"),
-        ("music", {"prompt": "ok", "model": "eleven-music", "steps": 5}, "only apply to"),
+        (
+            "music",
+            {"prompt": "ok", "model": "eleven-music", "steps": 5},
+            "Models that take it: stable-audio",
+        ),
     ],
 )
 async def test_bad_input_gets_a_clear_message_and_the_bot_keeps_serving(

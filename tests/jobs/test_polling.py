@@ -7,10 +7,10 @@ import statistics
 
 import pytest
 
+from bot import catalog
 from bot.jobs.polling import (
     DEFAULT_POLICY,
     Forecast,
-    LinearPrior,
     PollPolicy,
     default_prior,
     dense_interval,
@@ -79,8 +79,10 @@ def test_the_prior_grows_with_length_and_steps_and_keeps_the_documented_defaults
     assert default_prior(request(music)) == 35.0  # "usually under 30–40 s" at 10 s
     assert default_prior(request(music, music_length_ms=300_000)) > 60
     assert default_prior(request("some/new-model")) is None  # the engine's generic default
-    rule = LinearPrior(2.0, per_second=0.5, per_step=0.1)
-    assert rule(request("m", seconds_total=10, steps=10)) == pytest.approx(8.0)
+    # The prior is the catalog's expected time, for every catalog model (one place for it).
+    for model in catalog.all_models():
+        for route in model.routes:
+            assert default_prior(request(route.model_id)) == route.expected_seconds({})
 
 
 def test_shape_is_model_plus_length_and_steps_buckets() -> None:

@@ -77,7 +77,7 @@ async def test_aimlapi_bad_parameter_names_the_field(aiml, simulator) -> None:
 
 
 async def test_aimlapi_unknown_model_is_refused_locally(aiml, simulator) -> None:
-    bad = GenerationRequest(JobKind.MUSIC, "google/lyria2", {"prompt": "x"})
+    bad = GenerationRequest(JobKind.MUSIC, "acme/not-in-catalog", {"prompt": "x"})
     err = await _raises(aiml.submit(bad, Path(".")), ErrorKind.INVALID_REQUEST)
     assert err.reached_provider is False and simulator.requests == []
 

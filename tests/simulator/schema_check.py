@@ -2,7 +2,8 @@
 
 Enough for reply shapes: ``$ref``, ``anyOf``/``oneOf``, ``type`` (with OpenAPI 3.0
 ``nullable``), ``enum``, ``required``, ``properties``, ``items`` and
-``additionalProperties``. Returns a list of problems instead of raising, so one
+``additionalProperties``, ``minLength``/``maxLength`` and ``minimum``/``maximum``.
+Returns a list of problems instead of raising, so one
 assertion shows all of them.
 """
 
@@ -62,6 +63,16 @@ def check(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str =
     if "enum" in schema and value not in schema["enum"]:
         return [f"{where}: {value!r} not in {schema['enum']}"]
     problems: list[str] = []
+    if isinstance(value, str):
+        if len(value) > schema.get("maxLength", len(value)):
+            problems.append(f"{where}: longer than {schema['maxLength']}")
+        if len(value) < schema.get("minLength", 0):
+            problems.append(f"{where}: shorter than {schema['minLength']}")
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if "minimum" in schema and value < schema["minimum"]:
+            problems.append(f"{where}: below {schema['minimum']}")
+        if "maximum" in schema and value > schema["maximum"]:
+            problems.append(f"{where}: above {schema['maximum']}")
     if isinstance(value, dict):
         for name in schema.get("required", []):
             if name not in value:
