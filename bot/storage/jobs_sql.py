@@ -40,8 +40,8 @@ SELECT_JOBS_IN_STATES = (
 
 SELECT_RECENT_JOBS = (
     "SELECT " + JOB_COLUMNS + " FROM jobs "
-    "WHERE (:guild_id IS NULL OR guild_id = :guild_id) "
-    "AND (:user_id IS NULL OR user_id = :user_id) "
+    "WHERE (CAST(:guild_id AS BIGINT) IS NULL OR guild_id = :guild_id) "
+    "AND (CAST(:user_id AS BIGINT) IS NULL OR user_id = :user_id) "
     "ORDER BY created_at DESC, rowid DESC LIMIT :limit"
 )
 

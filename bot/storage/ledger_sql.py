@@ -258,7 +258,7 @@ ORDER BY charged DESC, guild_id
 SERVICE_SPEND = """
 SELECT service, SUM(amount) AS charged, SUM(usd) AS usd FROM ledger
 WHERE period_key = :p AND kind IN ('reserve', 'settle', 'refund')
-  AND (:g IS NULL OR guild_id = :g)
+  AND (CAST(:g AS BIGINT) IS NULL OR guild_id = :g)
 GROUP BY service ORDER BY service
 """
 

@@ -36,8 +36,13 @@ FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 TERMINAL = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 
 
+# Set by tests/jobs/conftest.py's job_backend fixture for the postgresql variant.
+DATABASE_URL: str | None = None
+
+
 def make_settings(data_dir: Path, base_url: str, **overrides: Any) -> Settings:
     base = Settings(
+        database_url=DATABASE_URL,
         aimlapi_api_key=DEFAULT_AIMLAPI_KEY,
         elevenlabs_api_key=DEFAULT_ELEVENLABS_KEY,
         aimlapi_base_url=base_url,
@@ -120,7 +125,7 @@ class Harness:
         **overrides: Any,
     ) -> Harness:
         settings = make_settings(data_dir, base_url, **overrides)
-        db = await Database.open(settings.database_path)
+        db = await Database.open(settings.database)
         pricing = Pricing.default()
         ledger = Ledger(db, settings, pricing=pricing)
         session = aiohttp.ClientSession()
