@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Mapping
@@ -78,6 +79,14 @@ from bot.providers.base import Provider
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
+
+
+def lease_owner(settings: Settings) -> str:
+    """This process's identity on leases: host, DATA_DIR and shards. A restarted
+    process has the same identity, so it resumes its own jobs at once; two live
+    processes differ in at least one (each has its own DATA_DIR or shards)."""
+    shards = ",".join(map(str, settings.shard_ids or ())) or "all"
+    return f"{socket.gethostname()}:{settings.data_dir.resolve()}:{shards}"
 
 
 class JobRejected(Exception):
@@ -132,6 +141,7 @@ class JobEngine:
             requeue=self._queue,
         )  # fmt: skip
         self.retention = RetentionSweeper(self.store, settings, clock)
+        self.owner = lease_owner(settings)
         self._queued: dict[str, Job] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._deliveries: dict[str, asyncio.Task[None]] = {}
@@ -148,9 +158,14 @@ class JobEngine:
             return
         self._started = True
         await self.durations.load()
-        await self.recovery.run()
+        now = self.clock()
+        claimed = await self.store.claim(
+            self.owner, now, now + self.options.lease_s, own=True, limit=100_000
+        )
+        await self.recovery.run(claimed)
         self._own(self._dispatch_loop(), "jobs-dispatcher")
         self._own(self._maintenance_loop(), "jobs-maintenance")
+        self._own(self._lease_loop(), "jobs-leases")
         self._wake.set()
 
     async def stop(self) -> None:
@@ -247,7 +262,10 @@ class JobEngine:
         if provider is None or not provider.enabled:
             raise JobRejected(f"{spec.request.service} is not configured")
         try:
-            job = await self.store.insert(spec, self.clock())
+            now = self.clock()
+            job = await self.store.insert(
+                spec, now, owner=self.owner, until=now + self.options.lease_s
+            )
         except sqlite3.IntegrityError as exc:
             raise JobRejected(f"job {spec.job_id} already exists") from exc
         self._queue(job)
@@ -348,6 +366,32 @@ class JobEngine:
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         return self.hub.add_listener(listener)
+
+    # -- leases ----------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        """Renew this process's leases; take over jobs whose carrier's lease expired."""
+        interval = self.options.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew_and_take_over()
+            except Exception:
+                log.exception("job lease pass failed")
+
+    async def renew_and_take_over(self) -> list[str]:
+        now = self.clock()
+        until = now + self.options.lease_s
+        await self.store.renew(self.owner, until)
+        taken = []
+        for job in await self.store.claim(self.owner, now, until, own=False):
+            if job.id in self._runners or job.id in self._deliveries or job.id in self._queued:
+                continue  # ours all along (our renewal was late): the claim renewed it
+            log.warning("taking over job %s (state %s): its process's lease expired",
+                        job.id, job.state)  # fmt: skip
+            taken.append(job.id)
+            await self.recovery.resume(job)
+        return taken
 
     # -- maintenance -----------------------------------------------------------
 

@@ -242,3 +242,7 @@ class EngineOptions:
     delivery_backoff_max_s: float = 120.0
     poll_error_backoff_max_s: float = 30.0
     maintenance_interval_s: float = 3600.0
+    # Job leases (several processes on one database): a dead process's jobs are
+    # taken over within lease_s; leases are renewed and expired ones looked for
+    # every lease_s / 3.
+    lease_s: float = 30.0

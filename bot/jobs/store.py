@@ -60,9 +60,30 @@ class JobStore:
         rows = await self.db.fetchall(sql.SELECT_STATES_FOR_IDS, (json.dumps(list(job_ids)),))
         return {str(r["id"]): (JobState(r["state"]), r["output_path"]) for r in rows}
 
+    # -- leases ------------------------------------------------------------------
+
+    async def claim(
+        self, owner: str, now: float, until: float, *, own: bool, limit: int = 100
+    ) -> list[Job]:
+        """Take the lease of unfinished jobs nobody carries (``own``: and our old ones)."""
+        async with self.db.transaction() as conn:
+            rows = await conn.execute_fetchall(
+                sql.CLAIM_JOBS,
+                {"owner": owner, "now": now, "until": until, "own": int(own), "limit": limit},
+            )
+        jobs = [await self.get(str(r["id"])) for r in rows]
+        return sorted((j for j in jobs if j is not None), key=lambda j: j.created_at)
+
+    async def renew(self, owner: str, until: float) -> int:
+        async with self.db.transaction() as conn:
+            cursor = await conn.execute(sql.RENEW_LEASES, {"owner": owner, "until": until})
+            return cursor.rowcount
+
     # -- transitions -----------------------------------------------------------
 
-    async def insert(self, spec: JobSpec, now: float) -> Job:
+    async def insert(
+        self, spec: JobSpec, now: float, *, owner: str | None = None, until: float | None = None
+    ) -> Job:
         request = spec.request
         await self._write(
             sql.INSERT_JOB,
@@ -81,6 +102,8 @@ class JobStore:
                 "interaction_expires_at": spec.interaction_expires_at,
                 "application_id": spec.application_id,
                 "status_message_id": spec.status_message_id,
+                "lease_owner": owner,
+                "lease_expires_at": until,
             },
         )
         job = await self.get(spec.job_id)

@@ -38,15 +38,17 @@ _SELECT1 = re.compile(r"FROM\s+\(SELECT 1\)(?!\s+AS)", re.I)
 _RETURNING = re.compile(r"\bRETURNING\b", re.I)
 
 
-@dataclass(frozen=True)
-class Sql:
-    """A statement with an explicit PostgreSQL spelling (``str(sql)`` is SQLite's)."""
+class Sql(str):
+    """A statement with an explicit PostgreSQL spelling. It *is* the SQLite text
+    (a ``str``), so aiosqlite runs it as is; the PostgreSQL backend reads
+    ``.postgresql`` (still translated for parameters) instead."""
 
-    sqlite: str
     postgresql: str
 
-    def __str__(self) -> str:
-        return self.sqlite
+    def __new__(cls, sqlite: str, postgresql: str) -> Sql:
+        made = super().__new__(cls, sqlite)
+        made.postgresql = postgresql
+        return made
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ so the statement text never changes with the data.
 
 from __future__ import annotations
 
+from bot.storage.dialect import Sql
+
 JOB_COLUMNS = """
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
     estimate_tokens, actual_tokens, credits_reported, provider_job_id, state,
@@ -23,13 +25,38 @@ INSERT_JOB = """
 INSERT INTO jobs (
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
     estimate_tokens, state, created_at, queued_at,
-    interaction_token, interaction_expires_at, application_id, status_message_id
+    interaction_token, interaction_expires_at, application_id, status_message_id,
+    lease_owner, lease_expires_at
 ) VALUES (
     :id, :guild_id, :channel_id, :user_id, :kind, :service, :model, :params_json,
     :estimate_tokens, 'queued', :now, :now,
-    :interaction_token, :interaction_expires_at, :application_id, :status_message_id
+    :interaction_token, :interaction_expires_at, :application_id, :status_message_id,
+    :lease_owner, :lease_expires_at
 )
 """
+
+# Leases (several processes on one database). Unfinished rows only: a terminal
+# row needs no carrier (owed ledger calls are paid by any process's maintenance).
+UNFINISHED = "state NOT IN ('delivered', 'failed', 'cancelled', 'expired')"
+
+RENEW_LEASES = (
+    "UPDATE jobs SET lease_expires_at = :until WHERE lease_owner = :owner AND " + UNFINISHED
+)
+
+# Claim what nobody carries: no owner, an expired lease, or (at start-up) rows
+# this very process identity held before it restarted. PostgreSQL skips rows
+# another process is claiming this instant instead of waiting for it.
+_CLAIMABLE = (
+    "SELECT id FROM jobs WHERE " + UNFINISHED + " AND (lease_owner IS NULL "
+    "OR lease_expires_at < :now OR (:own = 1 AND lease_owner = :owner)) "
+    "ORDER BY created_at, rowid LIMIT :limit"
+)
+CLAIM_JOBS = Sql(
+    sqlite="UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until "
+    "WHERE id IN (" + _CLAIMABLE + ") RETURNING id",
+    postgresql="UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until "
+    "WHERE id IN (" + _CLAIMABLE + " FOR UPDATE SKIP LOCKED) RETURNING id",
+)
 
 SELECT_JOB = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
