@@ -138,7 +138,7 @@ class JobEngine:
             # The real Ledger has ``open_reservations()``; use it unless told otherwise.
             open_reservations or getattr(settlement, "open_reservations", None),
             resume_working=self._resume_working, resume_delivery=self._start_delivery,
-            requeue=self._queue,
+            requeue=self._queue, clock=clock, orphan_grace_s=self.options.orphan_grace_s,
         )  # fmt: skip
         self.retention = RetentionSweeper(self.store, settings, clock)
         self.owner = lease_owner(settings)
@@ -391,6 +391,7 @@ class JobEngine:
                         job.id, job.state)  # fmt: skip
             taken.append(job.id)
             await self.recovery.resume(job)
+        await self.recovery.reconcile_reservations()
         return taken
 
     # -- maintenance -----------------------------------------------------------

@@ -246,3 +246,7 @@ class EngineOptions:
     # taken over within lease_s; leases are renewed and expired ones looked for
     # every lease_s / 3.
     lease_s: float = 30.0
+    # A reservation with no job row is refunded as an orphan only once it is
+    # this old: with several processes, another one may be between its reserve
+    # and its enqueue. Checked at start-up and on every lease pass.
+    orphan_grace_s: float = 60.0

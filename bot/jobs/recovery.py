@@ -13,7 +13,9 @@ engine must be started before the Discord adapter accepts commands.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Mapping
+from datetime import datetime
 
 from bot.jobs.finisher import Finisher
 from bot.jobs.models import (
@@ -47,7 +49,11 @@ class Recovery:
         resume_working: Callable[[Job], None],
         resume_delivery: Callable[[str], None],
         requeue: Callable[[Job], None],
+        clock: Callable[[], float] = time.time,
+        orphan_grace_s: float = 0.0,
     ) -> None:
+        self.clock = clock
+        self.orphan_grace_s = orphan_grace_s
         self.store = store
         self.providers = providers
         self.finisher = finisher
@@ -100,10 +106,21 @@ class Recovery:
         """Refund reservations with no job row; close those whose job already finished."""
         if self.open_reservations is None:
             return
-        ids = [str(getattr(r, "job_id", r)) for r in await self.open_reservations()]
+        reservations = list(await self.open_reservations())
+        ids = [str(getattr(r, "job_id", r)) for r in reservations]
+        young = {
+            str(r.job_id)
+            for r in reservations
+            if isinstance(getattr(r, "created_at", None), datetime)
+            and self.clock() - r.created_at.timestamp() < self.orphan_grace_s
+        }
         known = await self.store.states_of(ids)
         for job_id in ids:
             state = known.get(job_id)
+            if state is None and job_id in young:
+                # Another process may be between its reserve and its enqueue
+                # right now: an orphan only once it is older than the grace.
+                continue
             if state is None:
                 log.warning("refunding reservation %s: no such job (crash before enqueue?)", job_id)
                 await self.settlement.refund(job_id, "orphan reservation")

@@ -30,7 +30,7 @@ from bot.storage.db import Database
 FAST_POLICY = PollPolicy(first_delay=0.15, sparse=0.3, dense=0.1, tail=0.2, margin=0.1)
 FAST_OPTIONS = EngineOptions(
     delivery_attempts=3, delivery_backoff_s=0.05, delivery_backoff_max_s=0.2,
-    poll_error_backoff_max_s=0.3, maintenance_interval_s=3600.0,
+    poll_error_backoff_max_s=0.3, maintenance_interval_s=3600.0, orphan_grace_s=0.0,
 )  # fmt: skip
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 TERMINAL = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
