@@ -89,6 +89,9 @@ def lease_owner(settings: Settings) -> str:
     return f"{socket.gethostname()}:{settings.data_dir.resolve()}:{shards}"
 
 
+CANCELLED_TOPIC = "job.cancelled"
+
+
 class JobRejected(Exception):
     """``enqueue`` refused the job (unknown or disabled service, engine stopped)."""
 
@@ -142,6 +145,10 @@ class JobEngine:
         )  # fmt: skip
         self.retention = RetentionSweeper(self.store, settings, clock)
         self.owner = lease_owner(settings)
+        # A cancel pressed in another process stops our task at once (the lease
+        # pass's look at our rows is the fallback when a notice is missed).
+        self.bus = db.bus()
+        self._unsubscribe = self.bus.subscribe(CANCELLED_TOPIC, self._on_cancelled_elsewhere)
         self._queued: dict[str, Job] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._deliveries: dict[str, asyncio.Task[None]] = {}
@@ -173,6 +180,7 @@ class JobEngine:
         if self._stopped:
             return
         self._stopped = True
+        self._unsubscribe()
         tasks = [*self._background, *self._runners.values(), *self._deliveries.values()]
         for task in tasks:
             task.cancel()
@@ -304,6 +312,7 @@ class JobEngine:
                 job, [previous], JobState.CANCELLED, action, reason=f"cancelled by {who}"
             ):
                 await self._stop_tasks(job_id)
+                await self.bus.publish(CANCELLED_TOPIC, {"job_id": job_id})
                 return CancelOutcome(
                     CancelResult.CANCELLED, job_id, previous, refunded=refund,
                     provider_charges=at_provider,
@@ -314,6 +323,22 @@ class JobEngine:
             assert fresh is not None
             job = fresh
         raise RuntimeError(f"job {job_id} kept changing state during cancel")
+
+    async def _on_cancelled_elsewhere(self, payload: dict[str, Any]) -> None:
+        job_id = str(payload.get("job_id"))
+        if job_id in self._runners or job_id in self._deliveries:
+            log.info("job %s was cancelled by another process; stopping it here", job_id)
+            await self._stop_tasks(job_id)
+            self._release(job_id)
+
+    async def _stop_finished_elsewhere(self) -> None:
+        """Fallback for a missed notice: stop tasks whose row another process finished."""
+        mine = [*self._runners, *self._deliveries]
+        if not mine:
+            return
+        for job_id, state in (await self.store.states_of(mine)).items():
+            if state.terminal and (job_id in self._runners or job_id in self._deliveries):
+                await self._on_cancelled_elsewhere({"job_id": job_id})
 
     async def _stop_tasks(self, job_id: str) -> None:
         """Stop the cancelled job's work and discard whatever it produced."""
@@ -383,6 +408,7 @@ class JobEngine:
         now = self.clock()
         until = now + self.options.lease_s
         await self.store.renew(self.owner, until)
+        await self._stop_finished_elsewhere()
         taken = []
         for job in await self.store.claim(self.owner, now, until, own=False):
             if job.id in self._runners or job.id in self._deliveries or job.id in self._queued:

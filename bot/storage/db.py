@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.storage.bus import LocalBus
 from bot.storage.migrations import apply_migrations, latest_version
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,13 @@ class Database:
         self.conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._bus: LocalBus | None = None
+
+    def bus(self) -> LocalBus:
+        """Notices between processes (``bot.storage.bus``); in-process on SQLite."""
+        if self._bus is None:
+            self._bus = LocalBus()
+        return self._bus
 
     @classmethod
     async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
@@ -77,6 +85,8 @@ class Database:
         return db
 
     async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
         with contextlib.suppress(ValueError, sqlite3.Error):
             await self.conn.close()
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import asyncpg
 
+from bot.storage.bus import PgBus
 from bot.storage.db import Database, StorageError
 from bot.storage.dialect import Sql, postgres_args, to_postgres
 
@@ -219,6 +220,13 @@ class PgDatabase(Database):
         self.url = url
         self.path = None
         self.conn = Connection(pool)  # type: ignore[assignment]
+        self._bus: PgBus | None = None  # type: ignore[assignment]
+
+    def bus(self) -> PgBus:
+        """``LISTEN/NOTIFY`` between every process on this database."""
+        if self._bus is None:
+            self._bus = PgBus(self.url, self.pool)
+        return self._bus
 
     @classmethod
     async def open(  # type: ignore[override]
@@ -239,6 +247,8 @@ class PgDatabase(Database):
         return db
 
     async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
         with contextlib.suppress(Exception):
             await self.pool.close()
 
