@@ -73,7 +73,7 @@ from bot.jobs.progress import Progress
 from bot.jobs.recovery import Recovery
 from bot.jobs.retention import RetentionSweeper
 from bot.jobs.runner import JobRunner
-from bot.jobs.scheduler import Scheduler
+from bot.jobs.scheduler import Scheduler, service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider
 from bot.storage.db import Database
@@ -119,11 +119,7 @@ class JobEngine:
         self.options = options or EngineOptions()
         self.store = JobStore(db)
         self.hub = EventHub()
-        limits = {
-            "aimlapi": settings.aimlapi_max_concurrency,
-            "elevenlabs": settings.elevenlabs_max_concurrency,
-        }
-        self.scheduler = Scheduler(limits, settings.max_jobs_per_user)
+        self.scheduler = Scheduler(service_limits(settings), settings.max_jobs_per_user)
         self.durations = DurationBook(self.store, providers)
         self.progress = Progress(self.hub, self.scheduler, self.durations, clock, poll_policy)
         self.finisher = Finisher(

@@ -19,6 +19,8 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot.config import Settings
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -84,6 +86,14 @@ class FairQueue:
                 heapq.heappush(heap, (count + 1, tick, rank, user, index + 1))
                 tick += 1
         return result
+
+
+def service_limits(settings: Settings) -> dict[str, int]:
+    """Jobs at each provider at once, across every process (``*_MAX_CONCURRENCY``)."""
+    return {
+        "aimlapi": settings.aimlapi_max_concurrency,
+        "elevenlabs": settings.elevenlabs_max_concurrency,
+    }
 
 
 class Scheduler:

@@ -110,6 +110,22 @@ class JobStore:
         assert job is not None
         return job
 
+    async def take_slot(self, job: Job, now: float, *, limit: int, user_cap: int) -> bool | None:
+        """``queued → submitting`` if a provider and member slot is free across all
+        processes: True; None while every slot is taken; False if the job moved on."""
+        async with self.db.transaction() as conn:
+            if getattr(conn, "backend", "sqlite") == "postgresql":
+                await conn.execute(sql.SLOTS_LOCK)
+            cursor = await conn.execute(
+                sql.MARK_SUBMITTING_IF_SLOT,
+                {"id": job.id, "now": now, "service": job.service, "limit": limit,
+                 "user_id": job.user_id, "user_cap": user_cap},
+            )  # fmt: skip
+            if cursor.rowcount > 0:
+                return True
+            rows = await conn.execute_fetchall(sql.SELECT_STATE, (job.id,))
+        return None if rows and rows[0]["state"] == "queued" else False
+
     async def mark_submitting(self, job_id: str, now: float) -> bool:
         return await self._write(sql.MARK_SUBMITTING, {"id": job_id, "now": now})
 

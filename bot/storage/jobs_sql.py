@@ -88,6 +88,21 @@ UPDATE jobs SET state = 'submitting', submitting_at = :now,
 WHERE id = :id AND state = 'queued'
 """
 
+# queued → submitting only while the provider and the member have a free slot
+# counted over every process's jobs (the in-memory scheduler is per process).
+# PostgreSQL takes the slots lock first so two processes cannot both see the
+# last free slot; SQLite's BEGIN IMMEDIATE already admits one writer.
+_AT_PROVIDER = "state IN ('submitting', 'running', 'downloading')"
+SLOTS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('foley.slots', 0))"
+MARK_SUBMITTING_IF_SLOT = (
+    "UPDATE jobs SET state = 'submitting', submitting_at = :now, "
+    "submit_attempts = submit_attempts + 1 WHERE id = :id AND state = 'queued' "
+    "AND (SELECT COUNT(*) FROM jobs WHERE service = :service AND " + _AT_PROVIDER + ") < :limit "
+    "AND (SELECT COUNT(*) FROM jobs WHERE user_id = :user_id AND " + _AT_PROVIDER + ") "
+    "< :user_cap"
+)
+SELECT_STATE = "SELECT state FROM jobs WHERE id = ?"
+
 # submitting → running, with the provider's id, right after the submit returns.
 MARK_RUNNING = """
 UPDATE jobs SET state = 'running', running_at = :now, provider_job_id = :provider_job_id,

@@ -14,7 +14,7 @@ import pytest
 from bot.jobs.models import CancelResult, JobState
 from bot.simulator import Simulator
 from bot.simulator.config import ModelTiming
-from tests.jobs.helpers import Harness, music
+from tests.jobs.helpers import Harness, music, say
 from tests.pg_fixtures import Cluster, fresh_pg_database, require_pg
 
 
@@ -66,3 +66,50 @@ async def test_a_missed_notice_only_delays_the_stop(tmp_path: Path, simulator: S
         assert (await a.engine.cancel(job.id, actor_id=1)).result is CancelResult.CANCELLED
         await b.engine.renew_and_take_over()  # the fallback poll of B's lease loop
         assert job.id not in b.engine._runners
+
+
+async def test_a_provider_concurrency_limit_of_two_holds_across_three_processes(
+    tmp_path: Path, simulator: Simulator
+) -> None:
+    simulator.account.concurrency_limit = 10  # the simulator would allow more: Foley must not
+    simulator.timings.tts_latency_s = 0.3
+    harnesses = [
+        await Harness.create(tmp_path / f"p{i}", simulator.base_url, elevenlabs_max_concurrency=2)
+        for i in range(3)
+    ]
+    try:
+        jobs = [
+            (h, await h.submit(10 * i + n, say(f"line {i}-{n}")))
+            for i, h in enumerate(harnesses)
+            for n in range(4)
+        ]
+        finals = [await h.wait(job.id) for h, job in jobs]
+        assert all(f.state is JobState.DELIVERED for f in finals)
+        # Each process alone would run two at once (six together); all three share two.
+        assert simulator.elevenlabs.peak_inflight == 2
+    finally:
+        for h in harnesses:
+            await h.close()
+
+
+async def test_the_per_member_job_cap_holds_across_processes(
+    tmp_path: Path, simulator: Simulator
+) -> None:
+    simulator.account.concurrency_limit = 10
+    simulator.timings.tts_latency_s = 0.3
+    harnesses = [
+        await Harness.create(tmp_path / f"m{i}", simulator.base_url, max_jobs_per_user=1,
+                             elevenlabs_max_concurrency=5)
+        for i in range(3)
+    ]  # fmt: skip
+    try:
+        jobs = [
+            (h, await h.submit(7, say(f"mine {i}"), job_id=f"mine{i}"))
+            for i, h in enumerate(harnesses)
+        ]
+        finals = [await h.wait(job.id) for h, job in jobs]
+        assert all(f.state is JobState.DELIVERED for f in finals)
+        assert simulator.elevenlabs.peak_inflight == 1  # one member: one job at a time
+    finally:
+        for h in harnesses:
+            await h.close()
