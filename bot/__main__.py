@@ -1,7 +1,7 @@
 """Composition root and command-line verbs.
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
-``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``. Nothing
+``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``, ``migrate-db``. Nothing
 happens at import time: settings are read, resources opened and the bot built only
 inside :func:`main`.
 """
@@ -26,7 +26,7 @@ log = logging.getLogger("bot")
 
 # Verbs that work without a bot token: they never connect to Discord, or (check)
 # report the missing token as one finding among the others.
-_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile"}
+_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile", "migrate-db"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,10 +65,23 @@ def _parser() -> argparse.ArgumentParser:
     backup = verbs.add_parser(
         "backup",
         help="online backup of the database",
-        description="Copy the database while the bot runs (SQLite online backup).",
+        description="Copy the database while the bot runs (SQLite online backup; "
+        "pg_dump when DATABASE_URL is set).",
     )
     backup.add_argument(
         "--out", required=True, type=Path, metavar="PATH", help="backup file to write (required)"
+    )
+    move = verbs.add_parser(
+        "migrate-db",
+        help="copy a stopped SQLite install into an empty PostgreSQL database",
+        description="Copy every table of DATABASE_PATH (stop the bot first) into an empty "
+        "PostgreSQL database and verify row counts, ledger sums and running totals.",
+    )
+    move.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user:password@host:port/db (required)",
     )
     add_usage(verbs)
     rec = verbs.add_parser(
@@ -118,6 +131,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.storage.backup import run_backup
 
         runner = lambda: run_backup(settings, args.out)  # noqa: E731
+    elif verb == "migrate-db":
+        from bot.storage.migrate_db import run_migrate_db
+
+        runner = lambda: run_migrate_db(settings.database_path, args.to)  # noqa: E731
     elif verb == "reconcile":
         from bot.cli_reconcile import run_reconcile
 

@@ -235,7 +235,7 @@ class PgDatabase(Database):
         try:
             pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise StorageError(f"cannot open database {_safe(url)}: {exc}") from exc
+            raise StorageError(f"cannot open database {safe_url(url)}: {exc}") from exc
         db = cls(pool, url)
         if migrate:
             try:
@@ -243,7 +243,7 @@ class PgDatabase(Database):
                     await apply_pg_migrations(conn)
             except (asyncpg.PostgresError, RuntimeError) as exc:
                 await pool.close()
-                raise StorageError(f"cannot prepare database {_safe(url)}: {exc}") from exc
+                raise StorageError(f"cannot prepare database {safe_url(url)}: {exc}") from exc
         return db
 
     async def close(self) -> None:
@@ -300,7 +300,7 @@ class PgDatabase(Database):
         return True
 
 
-def _safe(url: str) -> str:
+def safe_url(url: str) -> str:
     """The URL without its password, for messages and logs."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
