@@ -48,6 +48,7 @@ bench: $(DEV)
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python -m bench.jobs_bench
 	$(BIN)/python bench/dispatch_bench.py
+	$(BIN)/python -m bench.scale_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo-output

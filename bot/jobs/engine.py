@@ -14,7 +14,9 @@ happened and resumes:
 - ``running`` / ``downloading`` → polled again (fresh URL), then downloaded;
 - ``ready`` → delivered; terminal rows whose settle/refund never completed →
   paid again (both are idempotent); ledger reservations with no job row (the
-  caller reserved, then crashed before :meth:`enqueue`) → refunded.
+  caller reserved, then crashed before :meth:`enqueue`) → refunded once older
+  than ``orphan_grace_s``. Only jobs whose lease is free, expired or this
+  process identity's own are taken (several processes: see ``_lease_loop``).
 
 Exactly once, delivery: the ``delivered`` write is a CAS from ``ready``, so a
 job is recorded delivered at most once and never re-delivered afterwards. The

@@ -15,6 +15,7 @@ settled world take PostgreSQL locks themselves (see ``ledger_sql``).
 from __future__ import annotations
 
 import contextlib
+import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from importlib import resources
@@ -82,6 +83,10 @@ class _Pending:
         return None
 
 
+_RETURNS_ROWS = re.compile(r"\s*(SELECT|WITH|VALUES|PRAGMA|SHOW)\b", re.I)
+_RETURNING = re.compile(r"\bRETURNING\b", re.I)
+
+
 def _statement(sql: str | Sql) -> str:
     return sql.postgresql if isinstance(sql, Sql) else sql
 
@@ -98,16 +103,26 @@ async def _run(
 ) -> Cursor:
     translated = to_postgres(_statement(sql))
     args = postgres_args(translated, params)
+    # conn.fetch / conn.execute use asyncpg's statement cache (one round trip
+    # for a statement seen before); an explicit prepare() would cost another.
+    returns_rows = _RETURNS_ROWS.match(translated.sql) or _RETURNING.search(translated.sql)
     try:
-        stmt = await conn.prepare(translated.sql)
-        rows = await stmt.fetch(*args)
+        if returns_rows:
+            rows = await conn.fetch(translated.sql, *args)
+            status = f"SELECT {len(rows)}"
+        else:
+            rows = []
+            status = await conn.execute(translated.sql, *args)
     except asyncpg.PostgresError as exc:
         raise _db_error(exc) from exc
-    status = stmt.get_statusmsg() or ""
-    words = status.split()
+    words = (status or "").split()
     rowcount = int(words[-1]) if words and words[-1].isdigit() else -1
     lastrowid = 0
-    if words[:1] == ["INSERT"] and rows and isinstance(rows[-1][0], int):
+    if (
+        rows
+        and translated.sql.lstrip().upper().startswith("INSERT")
+        and isinstance(rows[-1][0], int)
+    ):
         lastrowid = int(rows[-1][0])
     return Cursor(list(rows), rowcount, lastrowid)
 
