@@ -80,3 +80,19 @@ async def test_backup_on_postgresql_uses_pg_dump_and_says_so(
     assert done.returncode == 0, done.stderr
     assert "pg_dump" in done.stdout and "pg_restore" in done.stdout
     assert out.read_bytes()[:5] == b"PGDMP"  # pg_dump's custom format
+
+
+async def test_check_reads_the_postgresql_schema_version_without_migrating(
+    pg_cluster: Cluster | None,
+) -> None:
+    from tests.pg_fixtures import empty_pg_database
+
+    cluster = require_pg(pg_cluster)
+    current = await fresh_pg_database(cluster)
+    done = foley("check", DATABASE_URL=current, DISCORD_TOKEN="")
+    line = next(x for x in done.stdout.splitlines() if "database" in x)
+    assert "PostgreSQL" in line and line.lstrip().startswith("OK"), line
+    empty = await empty_pg_database(cluster)
+    done = foley("check", DATABASE_URL=empty, DISCORD_TOKEN="")
+    line = next(x for x in done.stdout.splitlines() if "database" in x)
+    assert "migration pending" in line, line
