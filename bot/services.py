@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from bot.audio import find_ffmpeg, probe
+from bot.breaker_notices import share_breakers
 from bot.config import Settings
 from bot.generation.service import GenerationService
 from bot.jobs.engine import JobEngine
@@ -96,6 +97,7 @@ class Services:
             breakers[service] = breaker
             providers[service] = BreakerProvider(client, breaker, metrics)
             metrics.watch_breaker(service, lambda b=breaker: str(b.state))
+        share_breakers(db.bus(), breakers)
         pricing = load_pricing(settings)
         ledger = Ledger(db, settings, pricing=pricing)
         calibration = Calibration(db, pricing)
