@@ -206,6 +206,10 @@ async def measure(reservations: int, jobs: int, url: str | None) -> list[dict[st
                     stderr=asyncio.subprocess.DEVNULL,
                 )  # fmt: skip
                 await stop.wait()
+                if cluster.root:
+                    import shutil
+
+                    shutil.rmtree(cluster.root, ignore_errors=True)
     return results
 
 

@@ -60,6 +60,7 @@ class Cluster:
     template: str
     stop: list[str] | None = None
     user: str | None = None
+    root: Path | None = None  # the temporary directory, removed after stop
 
     def url(self, dbname: str) -> str:
         base, _ = self.admin_url.rsplit("/", 1)
@@ -125,7 +126,9 @@ def start_cluster(bin_dir: Path) -> Cluster:
         cwd=root,
     )
     stop = _as_user([str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"], user)
-    return Cluster(f"postgresql://foley@127.0.0.1:{port}/postgres", "foley_template", stop, user)
+    return Cluster(
+        f"postgresql://foley@127.0.0.1:{port}/postgres", "foley_template", stop, user, root
+    )
 
 
 async def _admin(url: str, *statements: str) -> None:
@@ -170,6 +173,8 @@ def pg_cluster() -> Iterator[Cluster | None]:
     finally:
         if cluster.stop:
             subprocess.run(cluster.stop, capture_output=True, check=False)
+        if cluster.root:
+            shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 async def fresh_pg_database(cluster: Cluster) -> str:
