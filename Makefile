@@ -47,8 +47,10 @@ lint: $(DEV)
 bench: $(DEV)
 	$(BIN)/python bench/ledger_bench.py
 	$(BIN)/python -m bench.jobs_bench
+	$(BIN)/python -m bench.poll_bench
 	$(BIN)/python bench/dispatch_bench.py
 	$(BIN)/python -m bench.scale_bench
+	$(BIN)/python -m bench.voice_bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache demo-output

@@ -126,6 +126,9 @@ class Run:
             deliver,
             pricing.actual_tokens,
             poll_policy=self.policy,
+            # This bench's plan ignores the requested length (see MODELS), so
+            # the prior is the plan's mean; bench/poll_bench.py varies lengths.
+            poll_prior=lambda r: MODELS[r.model][0] if r.model in MODELS else None,
         )
         for model, durations in history.items():
             for i, d in enumerate(durations):

@@ -1,9 +1,9 @@
 """Composition root and command-line verbs.
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
-``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``, ``migrate-db``. Nothing
-happens at import time: settings are read, resources opened and the bot built only
-inside :func:`main`.
+``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``,
+``dashboard-link``, ``migrate-db``. Nothing happens at import time: settings are read,
+resources opened and the bot built only inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = logging.getLogger("bot")
 
 # Verbs that work without a bot token: they never connect to Discord, or (check)
 # report the missing token as one finding among the others.
-_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile", "migrate-db"}
+_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile", "dashboard-link", "migrate-db"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -37,6 +37,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _parser() -> argparse.ArgumentParser:
+    from bot.cli_dashboard import add_parser as add_dashboard
     from bot.cli_generate_options import add_parser as add_generate
     from bot.cli_usage import add_parser as add_usage
 
@@ -84,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
         help="postgresql://user:password@host:port/db (required)",
     )
     add_usage(verbs)
+    add_dashboard(verbs)
     rec = verbs.add_parser(
         "reconcile",
         help="book what AI/ML API really charged (its billing records) against the ledger",
@@ -113,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(require_token=verb not in _TOKENLESS)
     except ConfigError as exc:
         return _config_error(exc)
-    setup_logging(settings.log_level, settings.secrets())
+    redactor = setup_logging(settings.log_level, settings.secrets())
+    if verb == "check" and settings.log_level != "DEBUG":
+        # check's report is its output; INFO lines (the voice the client picked, …)
+        # would only repeat it out of order on stderr.
+        for handler in logging.getLogger().handlers:
+            if redactor in handler.filters:
+                handler.setLevel(logging.WARNING)
     runner: Callable[[], Awaitable[int]]
     if verb == "run":
         runner = lambda: _run(settings)  # noqa: E731
@@ -139,6 +147,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.cli_reconcile import run_reconcile
 
         runner = lambda: run_reconcile(settings, args.since)  # noqa: E731
+    elif verb == "dashboard-link":
+        from bot.cli_dashboard import run_dashboard_link
+
+        runner = lambda: run_dashboard_link(settings)  # noqa: E731
     else:
         from bot.cli_usage import run_usage
 

@@ -166,6 +166,16 @@ async def probe(ffmpeg: str, path: Path | str) -> AudioInfo:
     return AudioInfo(duration, codec[1], fmt[1].split(",")[0], bitrate, size)
 
 
+async def decoded_seconds(ffmpeg: str, path: Path | str) -> float:
+    """How long ``path`` plays when decoded, not what its header claims (MP3 padding
+    makes a clip cut at N seconds decode a little longer)."""
+    _, _, decoded = await _run(ffmpeg, "-i", str(path), "-f", "null", "-", limit_s=120)
+    times = list(_TIME.finditer(decoded))
+    if not times:
+        raise AudioError(f"cannot determine the duration of {Path(path).name}")
+    return _hms(times[-1])
+
+
 async def transcode(
     ffmpeg: str, src: Path | str, dst: Path | str, codec: Codec, bitrate_kbps: int
 ) -> Path:

@@ -117,6 +117,10 @@ async def run_usage(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(settings.database_path)
     name = "foley usage export" if args.usage_verb == "export" else "foley usage"
     if not await asyncio.to_thread(path.exists):
+        if args.usage_verb != "export":
+            # A fresh install has spent nothing: that is an answer, not an error.
+            print(f"Nothing spent yet: {path} is created when the bot first runs.")
+            return 0
         print(f"{name}: no database at {path} (DATABASE_PATH)", file=sys.stderr)
         return 1
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import aiohttp
 import discord
@@ -19,6 +19,8 @@ from discord.ext import commands
 
 from bot.config import Settings
 from bot.errors import describe_error
+from bot.jobs.models import DeliveryResult, Job
+from bot.providers.base import GenerationRequest
 from bot.reachability import Unreachable, network_cause, why
 from bot.services import Services
 from bot.storage.meta import get_meta, set_meta
@@ -30,8 +32,11 @@ EXTENSIONS = (
     "cogs.generate",
     "cogs.results",
     "cogs.voice",
+    "cogs.soundboard",
     "cogs.quota",
+    "cogs.settings",
     "cogs.status",
+    "cogs.dashboard",
 )
 GLOBAL_HASH_KEY = "global_commands_hash"
 DISCORD_API = "https://discord.com/api/v10"
@@ -145,6 +150,48 @@ def _intents() -> discord.Intents:
     return intents
 
 
+class JobStarter(Protocol):
+    """``/music``, ``/say``, ``/sfx``'s start path, reused by 🔁 Again (cogs/generate.py)."""
+
+    async def start(
+        self, interaction: discord.Interaction, request: GenerationRequest, message_id: int
+    ) -> Job: ...
+
+    def explain(self, exc: BaseException, interaction: discord.Interaction) -> str: ...
+
+
+class VoiceEntry(Protocol):
+    """Queueing a finished job in voice (cogs/voice.py), used by ▶ Play and ``/say play``."""
+
+    async def enqueue_for(
+        self, interaction: discord.Interaction, job_id: str, *, live: Any = None
+    ) -> str: ...
+
+    async def handle_panel(self, interaction: discord.Interaction, action: str) -> None: ...
+
+
+class JobButtons(Protocol):
+    """What the persistent job buttons call (cogs/results.py)."""
+
+    async def handle_job_button(
+        self, interaction: discord.Interaction, action: str, job_id: str
+    ) -> None: ...
+
+
+class Presenter(Protocol):
+    async def deliver(self, job: Job) -> DeliveryResult: ...
+
+
+class Soundboard(Protocol):
+    """➕ Soundboard (cogs/soundboard.py): whether results offer it, its form, its switch."""
+
+    async def offered(self, guild_id: int) -> bool: ...
+
+    async def open_form(self, interaction: discord.Interaction, job: Job) -> None: ...
+
+    async def set_switch(self, interaction: discord.Interaction, enabled: bool) -> None: ...
+
+
 class FoleyBot(commands.Bot):
     def __init__(self, services: Services, *, mode: Literal["run", "sync"] = "run") -> None:
         settings = services.settings
@@ -162,6 +209,13 @@ class FoleyBot(commands.Bot):
         self.settings = settings
         self.mode = mode
         self.ready_once = False  # READY seen: from then on, outages are retried, not fatal
+        # How cogs reach each other: each sets its own attribute when it loads and
+        # clears it when it unloads (no get_cog("…") strings, no cross-cog imports).
+        self.job_starter: JobStarter | None = None
+        self.voice: VoiceEntry | None = None
+        self.job_buttons: JobButtons | None = None
+        self.presenter: Presenter | None = None
+        self.soundboard: Soundboard | None = None
         self.tree.on_error = self.on_app_command_error  # type: ignore[method-assign]
 
     # -- lifecycle ---------------------------------------------------------
@@ -170,7 +224,9 @@ class FoleyBot(commands.Bot):
             await self.load_extension(extension)
         if self.mode == "sync":
             return
-        await self.services.start()
+        if self.presenter is None:
+            raise RuntimeError("cogs.results did not register the presenter")
+        await self.services.start(deliver=self.presenter.deliver)
         await self.sync_dev_guilds()
         if not self.settings.dev_guild_ids:
             # With dev guilds the guild copies are what people use; a global

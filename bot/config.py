@@ -86,6 +86,15 @@ class Settings:
     provider_breaker_cooldown_s: float = 60.0
     shard_count: int | None = None  # total shards across all processes
     shard_ids: tuple[int, ...] | None = None  # this process's shards; None = all
+    # web dashboard (issue 17)
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int | None = None  # None = off
+    public_url: str | None = None
+    dashboard_secret: str | None = None  # None = generated once, kept in the database
+    dashboard_session_h: float = 12.0
+    dashboard_recheck_s: float = 60.0
+    dashboard_oauth_client_id: str | None = None
+    dashboard_oauth_client_secret: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -102,7 +111,14 @@ class Settings:
         password = urlparse(self.database_url).password if self.database_url else None
         return [
             s
-            for s in (self.discord_token, self.aimlapi_api_key, self.elevenlabs_api_key, password)
+            for s in (
+                self.discord_token,
+                self.aimlapi_api_key,
+                self.elevenlabs_api_key,
+                password,
+                self.dashboard_secret,
+                self.dashboard_oauth_client_secret,
+            )
             if s
         ]
 
@@ -292,6 +308,16 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         provider_breaker_cooldown_s=r.number("PROVIDER_BREAKER_COOLDOWN_S", 60.0, lo=0.1),
         shard_count=shard_count,
         shard_ids=_shard_ids(r.raw("SHARD_IDS"), shard_count),
+        dashboard_host=r.raw("DASHBOARD_HOST") or "127.0.0.1",
+        dashboard_port=None
+        if r.raw("DASHBOARD_PORT") is None
+        else r.integer("DASHBOARD_PORT", 0, lo=0, hi=65535),
+        public_url=r.url("PUBLIC_URL", None, ("http", "https")),
+        dashboard_secret=r.raw("DASHBOARD_SECRET"),
+        dashboard_session_h=r.number("DASHBOARD_SESSION_H", 12.0, lo=0.1),
+        dashboard_recheck_s=r.number("DASHBOARD_RECHECK_S", 60.0, lo=0.0),
+        dashboard_oauth_client_id=r.raw("DASHBOARD_OAUTH_CLIENT_ID"),
+        dashboard_oauth_client_secret=r.raw("DASHBOARD_OAUTH_CLIENT_SECRET"),
     )
 
 

@@ -31,6 +31,7 @@ from bot.jobs.models import (
     Job,
     JobUpdate,
 )
+from bot.live_audio import LiveAudioHub
 from bot.ops.looplag import LoopLagMonitor
 from bot.ops.metrics import Metrics
 from bot.providers.breaker import BreakerProvider, CircuitBreaker
@@ -40,6 +41,7 @@ from bot.providers.retry import RetryPolicy
 from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
 from bot.quotas.calibration import Calibration, LearningSettlement
 from bot.reconcile import Reconciler, ReconcileTask
+from bot.settings import SettingsService
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -59,16 +61,19 @@ class Services:
     ledger: Ledger
     policy: QuotaPolicy
     moderation: Moderation
+    server_settings: SettingsService
     engine: JobEngine
     generation: GenerationService
     ffmpeg: str | None
     looplag: LoopLagMonitor
     # What voice playback uses to find jobs (get / latest_for / recent_for).
     job_lookup: Any = None
+    # Speech being streamed for /say play:true, by job id (ElevenLabs client → voice).
+    live_audio: LiveAudioHub = field(default_factory=LiveAudioHub)
     # AI/ML API billing reconciliation every RECONCILE_INTERVAL_H hours (None = off).
     reconcile: ReconcileTask | None = None
-    # Set by the Discord adapter before start(); the engine calls it for every ready job.
-    deliverer: Deliver | None = None
+    # Passed to start() by the Discord adapter; the engine calls it for every ready job.
+    _deliver_to: Deliver | None = field(default=None, repr=False)
     _started: bool = field(default=False, repr=False)
     # Last state counted per unfinished job (for foley_jobs_total; see _observe).
     _job_states: dict[str, str] = field(default_factory=dict, repr=False)
@@ -87,7 +92,10 @@ class Services:
         metrics = Metrics()
         breakers: dict[str, CircuitBreaker] = {}
         providers: dict[str, BreakerProvider] = {}
-        for service, client in build_providers(settings, session, retry=retry).items():
+        live_audio = LiveAudioHub()
+        for service, client in build_providers(
+            settings, session, retry=retry, live=live_audio
+        ).items():
             breaker = CircuitBreaker(
                 service,
                 settings.provider_breaker_threshold,
@@ -127,9 +135,22 @@ class Services:
             options=engine_options,
         )
         moderation = Moderation(db)
+
+        async def voice_ids() -> set[str] | None:
+            # /settings defaults voice and /prefs voice keep only the account's voices.
+            provider = providers.get("elevenlabs")
+            if provider is None or not provider.enabled:
+                return None
+            try:
+                return {v.voice_id for v in await provider.list_voices()}
+            except ProviderError:
+                return None  # cannot check now: keep the id; /say reports a wrong one
+
+        server_settings = SettingsService(db, voice_ids=voice_ids)
         generation = GenerationService(
-            settings, providers, breakers, pricing, ledger, moderation, engine, calibration
-        )
+            settings, providers, breakers, pricing, ledger, moderation, engine, calibration,
+            server_settings,
+        )  # fmt: skip
         services = cls(
             settings=settings,
             db=db,
@@ -142,11 +163,13 @@ class Services:
             ledger=ledger,
             policy=QuotaPolicy(db, settings),
             moderation=moderation,
+            server_settings=server_settings,
             engine=engine,
             generation=generation,
             ffmpeg=ffmpeg,
             looplag=LoopLagMonitor(metrics),
             job_lookup=generation,
+            live_audio=live_audio,
         )
         engine.add_listener(services._observe)
         aimlapi = providers.get("aimlapi")
@@ -156,9 +179,9 @@ class Services:
         return services
 
     async def _deliver(self, job: Job) -> DeliveryResult:
-        if self.deliverer is None:
+        if self._deliver_to is None:
             raise DeliveryError("no delivery adapter is registered yet")
-        return await self.deliverer(job)
+        return await self._deliver_to(job)
 
     def _observe(self, update: JobUpdate) -> None:
         # The engine republishes a state on every poll and queue move; the counter
@@ -176,11 +199,16 @@ class Services:
         for service in stats.queued:
             self.metrics.set_queue(service, stats.queued[service], stats.in_flight[service])
 
-    async def start(self) -> None:
-        """Start background work (job engine, monitors). Safe to call once."""
+    async def start(self, deliver: Deliver | None = None) -> None:
+        """Start background work (job engine, monitors), delivering through ``deliver``.
+
+        Safe to call once. Without ``deliver`` (CLI, tests of the core) ready jobs
+        wait until a process that can deliver them starts.
+        """
         if self._started:
             return
         self._started = True
+        self._deliver_to = deliver
         self.settings.audio_dir.mkdir(parents=True, exist_ok=True)
         self.looplag.start()
         await self._prepare_providers()

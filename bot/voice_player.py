@@ -28,6 +28,7 @@ from bot.voice_queue import (
     may_skip,
     may_stop,
 )
+from bot.voice_schedule import PlaybackClock
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ class VoiceLink(Protocol):
     def play(self, source: Any, *, after: Callable[[Exception | None], Any]) -> None: ...
     def is_playing(self) -> bool: ...
     def stop(self) -> None: ...
+    def pause(self) -> None: ...
+    def resume(self) -> None: ...
     def is_connected(self) -> bool: ...
     async def disconnect(self, *, force: bool = False) -> None: ...
     async def move_to(self, channel: Any) -> None: ...
@@ -48,7 +51,10 @@ class VoiceLink(Protocol):
 Connector = Callable[[Any], Awaitable[VoiceLink]]
 SourceFactory = Callable[[Path], Awaitable[Any]]
 Fetcher = Callable[[str], Awaitable[Path]]
+LiveSourceFactory = Callable[[Any], Awaitable[Any]]  # LiveAudio → audio source
 Announcer = Callable[[str], Awaitable[None]]
+# "start", "queued", "pause", "resume", "repeat", "idle" (queue ran out), "left".
+EventListener = Callable[[str], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -69,12 +75,18 @@ class GuildPlayer:
         fetch: Fetcher,
         queue_limit: int,
         idle_timeout_s: float,
+        make_live_source: LiveSourceFactory | None = None,
     ) -> None:
         self.guild_id = guild_id
         self.queue = GuildQueue(queue_limit)
         self.voice: VoiceLink | None = None
         self.announce: Announcer | None = None  # where item failures are reported
+        self.on_event: EventListener | None = None  # the now-playing panel
+        self.clock = PlaybackClock()
+        self.repeat = False  # 🔁 off / this item
+        self._skipping = False  # a skip ends the item even when it repeats
         self._connect, self._make_source, self._fetch = connect, make_source, fetch
+        self._make_live_source = make_live_source
         self._idle_timeout_s = idle_timeout_s
         self._lock = asyncio.Lock()
         # Bumped on every play and every leave, so a late ``after`` from a stopped
@@ -128,18 +140,45 @@ class GuildPlayer:
             position = 0
         else:
             position = next((n for n, i in enumerate(self.queue, 1) if i is item), position)
+            self._emit("queued")  # the panel's "Next:" line
         return Enqueued(item, position, self.voice.channel if self.voice else channel, elsewhere)
 
     async def skip(self, actor_id: int, *, is_moderator: bool) -> QueueItem:
+        current = self._check_current(actor_id, is_moderator, "skip")
+        assert self.voice is not None
+        self._skipping = True
+        self.voice.stop()  # discord.py then calls ``after``, which plays the next item
+        return current
+
+    def _check_current(self, actor_id: int, is_moderator: bool, what: str) -> QueueItem:
         current = self.queue.current
         if current is None or self.voice is None:
             raise UserError("Nothing is playing right now.")
         if not may_skip(actor_id, current, is_moderator=is_moderator):
             raise UserError(
-                f"Only <@{current.requester_id}>, who asked for it, or a moderator can skip this."
+                f"Only <@{current.requester_id}>, who asked for it, or a moderator can {what} this."
             )
-        self.voice.stop()  # discord.py then calls ``after``, which plays the next item
         return current
+
+    async def toggle_pause(self, actor_id: int, *, is_moderator: bool) -> bool:
+        """⏯: pause or resume the current item (same rule as skip); returns paused or not."""
+        self._check_current(actor_id, is_moderator, "pause or resume")
+        assert self.voice is not None
+        if self.clock.paused:
+            self.voice.resume()
+            self.clock.resume()
+        else:
+            self.voice.pause()
+            self.clock.pause()
+        self._emit("pause" if self.clock.paused else "resume")
+        return self.clock.paused
+
+    async def toggle_repeat(self, actor_id: int, *, is_moderator: bool) -> bool:
+        """🔁: repeat the current item until turned off or skipped; returns the new state."""
+        self._check_current(actor_id, is_moderator, "repeat")
+        self.repeat = not self.repeat
+        self._emit("repeat")
+        return self.repeat
 
     async def stop(self, actor_id: int, *, is_moderator: bool) -> int:
         """Clear the queue and leave; returns how many items were dropped."""
@@ -185,11 +224,15 @@ class GuildPlayer:
         while self.queue.current is None and self.voice is not None and self.connected:
             item = self.queue.pop_next()
             if item is None:
+                self.clock.stop()
+                self.repeat = False
                 self._arm_idle()
+                self._emit("idle")
                 break
             try:
                 source, temp = await self._prepare(item)
             except PlaybackError as exc:
+                log.warning("guild %s: cannot play %s: %s", self.guild_id, item.job_id, exc.reason)
                 failures.append((item, exc.reason))
                 continue
             self._generation += 1
@@ -205,11 +248,21 @@ class GuildPlayer:
                 failures.append((item, "playback could not start"))
                 continue
             self.queue.current = item
+            self.clock.start()
+            self._emit("start")
             self._cancel_idle()
             log.info("guild %s: playing %s for %s", self.guild_id, item.job_id, item.requester_id)
         return failures
 
     async def _prepare(self, item: QueueItem) -> tuple[Any, Path | None]:
+        if item.live is not None and self._make_live_source is not None:
+            try:
+                return await self._make_live_source(item.live), None
+            except PlaybackError:
+                raise
+            except Exception as exc:
+                log.exception("guild %s: cannot stream %s", self.guild_id, item.job_id)
+                raise PlaybackError("the speech could not be streamed") from exc
         path, temp = item.path, None
         if path is None or not await asyncio.to_thread(path.is_file):
             if item.url is None:
@@ -240,9 +293,14 @@ class GuildPlayer:
         if gen != self._generation:
             return
         item, self.queue.current = self.queue.current, None
+        skipped, self._skipping = self._skipping, False
         if error is not None and item is not None:
             log.error("guild %s: player error on %s", self.guild_id, item.job_id, exc_info=error)
             self._spawn(self._say(f"Playback of **{item.title}** stopped early."))
+        elif item is not None and self.repeat and not skipped:
+            self.queue.push_front(item)  # 🔁 this item: once more from the start
+        if skipped:
+            self.repeat = False  # repeat was for the item that was skipped
         self._spawn(self._advance())
 
     async def _advance(self) -> None:
@@ -257,6 +315,9 @@ class GuildPlayer:
     async def _leave_locked(self, reason: str) -> None:
         self._generation += 1
         self._cancel_idle()
+        was_active = self.voice is not None or self.queue.current is not None
+        self.clock.stop()
+        self.repeat = self._skipping = False
         self.queue.clear()
         self.queue.current = None
         voice, self.voice = self.voice, None
@@ -270,6 +331,8 @@ class GuildPlayer:
             log.info("guild %s: left voice (%s)", self.guild_id, reason)
         for gen in list(self._temp_files):
             self._discard_temp(gen)
+        if was_active:
+            self._emit("left")
 
     def _arm_idle(self) -> None:
         self._cancel_idle()
@@ -290,6 +353,16 @@ class GuildPlayer:
         path = self._temp_files.pop(gen, None)
         if path is not None:
             discard_file(path)
+
+    def _emit(self, event: str) -> None:
+        if self.on_event is not None:
+            self._spawn(self._notify(self.on_event, event))
+
+    async def _notify(self, listener: EventListener, event: str) -> None:
+        try:
+            await listener(event)
+        except Exception:
+            log.warning("guild %s: now-playing %r not shown", self.guild_id, event, exc_info=True)
 
     async def _say(self, text: str) -> None:
         if self.announce is None:

@@ -85,6 +85,9 @@ class QueueItem:
     requester_id: int
     path: Path | None = None
     url: str | None = None
+    duration_s: float | None = None  # None: not known (yet), e.g. speech still streaming
+    channel_id: int | None = None  # the text channel it was asked for in (now-playing panel)
+    live: Any = None  # bot.live_audio.LiveAudio: speech played while it is still being made
 
 
 class QueueFull(UserError):
@@ -123,6 +126,10 @@ class GuildQueue:
             self._waiting.remove(item)
         except ValueError:
             pass
+
+    def push_front(self, item: QueueItem) -> None:
+        """Play ``item`` next (repeat); may exceed ``limit`` by the one item that just played."""
+        self._waiting.appendleft(item)
 
     def pop_next(self) -> QueueItem | None:
         return self._waiting.popleft() if self._waiting else None
@@ -220,6 +227,16 @@ def ffmpeg_source_kwargs(ffmpeg: str, *, opus: bool) -> dict[str, Any]:
     if opus:
         return {"executable": ffmpeg, "codec": "copy"}
     return {"executable": ffmpeg, "bitrate": 128}
+
+
+def live_source_kwargs(ffmpeg: str) -> dict[str, Any]:
+    """``FFmpegOpusAudio`` options for MP3 arriving on a pipe: start at the first frame
+    (no seconds of probing), then encode to Opus as usual."""
+    return {
+        "executable": ffmpeg,
+        "bitrate": 128,
+        "before_options": "-f mp3 -probesize 4096 -analyzeduration 0",
+    }
 
 
 class PlaybackError(Exception):

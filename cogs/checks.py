@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.settings import MemberContext
+
 if TYPE_CHECKING:
     from bot.services import Services
 
@@ -55,6 +57,30 @@ async def is_moderator(interaction: discord.Interaction, services: Services) -> 
         return False
     # get_role consults the member's own role ids from the interaction payload.
     return role_id is not None and member.get_role(role_id) is not None
+
+
+def member_context(interaction: discord.Interaction) -> MemberContext:
+    """Who asks, where, with every role they hold here — @everyone (the guild id) included,
+    since it can carry a quota allowance or a settings role. Computed once per command."""
+    roles = tuple(r.id for r in getattr(interaction.user, "roles", ()))
+    guild_id = interaction.guild_id or 0
+    if guild_id and guild_id not in roles:
+        roles = (guild_id, *roles)
+    return MemberContext(guild_id, interaction.channel_id or 0, interaction.user.id, roles)
+
+
+async def refused_by_settings(interaction: discord.Interaction, command: str) -> str | None:
+    """The server setting's refusal of ``/command`` here (bot/settings), or None."""
+    return await _services(interaction).server_settings.check(command, member_context(interaction))
+
+
+NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
+
+
+def missing_permissions(interaction: discord.Interaction) -> list[str]:
+    """What the bot lacks in this channel to post a result (names as Discord shows them)."""
+    perms = interaction.app_permissions
+    return [name.replace("_", " ").title() for name in NEEDED if not getattr(perms, name)]
 
 
 def _services(interaction: discord.Interaction) -> Services:

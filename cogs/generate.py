@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import discord
@@ -20,15 +19,16 @@ from discord.ext import commands
 
 from bot.errors import UserError, describe_error
 from bot.generation import messages
-from bot.generation.requests import SAY_MODELS, build_music, build_say, build_sfx
+from bot.generation.requests import SAY_MODELS
 from bot.generation.service import ReplyTarget, Requester
-from bot.jobs.models import Job, JobState
-from bot.providers.base import GenerationRequest
+from bot.jobs.models import Job
+from bot.providers.base import GenerationRequest, JobKind
 from bot.quotas import QuotaExceeded
+from cogs.checks import member_context, missing_permissions
+from cogs.voice_live import play_when_ready
 
 log = logging.getLogger(__name__)
 
-NEEDED = ("view_channel", "send_messages", "embed_links", "attach_files")
 MUSIC_MODELS = [
     app_commands.Choice(name="Stable Audio (1–47 s)", value="stable-audio"),
     app_commands.Choice(name="ElevenLabs Music (10–300 s)", value="eleven-music"),
@@ -41,15 +41,9 @@ NORMALIZE_CHOICES = [
 ]
 
 
-def missing_permissions(interaction: discord.Interaction) -> list[str]:
-    perms = interaction.app_permissions
-    return [name.replace("_", " ").title() for name in NEEDED if not getattr(perms, name)]
-
-
 def requester_of(interaction: discord.Interaction) -> Requester:
-    user = interaction.user
-    roles = tuple(r.id for r in getattr(user, "roles", ()) if not r.is_default())
-    return Requester(interaction.guild_id or 0, interaction.channel_id or 0, user.id, roles)
+    ctx = member_context(interaction)  # the roles, @everyone included, computed once
+    return Requester(ctx.guild_id, ctx.channel_id, ctx.user_id, ctx.role_ids)
 
 
 class GenerateCog(commands.Cog):
@@ -57,7 +51,11 @@ class GenerateCog(commands.Cog):
         self.bot = bot
         self._tasks: set[asyncio.Task[None]] = set()
 
+    async def cog_load(self) -> None:
+        self.bot.job_starter = self
+
     async def cog_unload(self) -> None:
+        self.bot.job_starter = None
         for task in list(self._tasks):
             task.cancel()
 
@@ -69,12 +67,18 @@ class GenerateCog(commands.Cog):
     async def launch(
         self,
         interaction: discord.Interaction,
-        build: Callable[[], GenerationRequest],
+        command: str,
+        options: dict[str, Any],
         *,
         play: bool = False,
     ) -> Job | None:
+        requester = requester_of(interaction)
         try:
-            request = build()
+            # Server settings, then explicit > preference > server default > built-in.
+            request = await self.generation.prepare(command, requester, options)
+            if play and request.kind is JobKind.SAY:
+                request.params["stream"] = True  # played while it is made (cogs/voice_live)
+            visibility = await self.generation.server_settings.visibility(requester.context)
         except UserError as exc:
             await interaction.response.send_message(str(exc), ephemeral=True)
             return None
@@ -88,10 +92,11 @@ class GenerateCog(commands.Cog):
         if problem:
             await interaction.response.send_message(problem, ephemeral=True)
             return None
-        await interaction.response.defer(thinking=True)
+        # private: the reply (and so the result) is seen only by the requester.
+        await interaction.response.defer(thinking=True, ephemeral=visibility == "private")
         try:
             message = await interaction.original_response()
-            job = await self.start(interaction, request, message.id)
+            job = await self.start(interaction, request, message.id, visibility=visibility)
         except Exception as exc:
             await self.refuse(interaction, self.explain(exc, interaction))
             return None
@@ -100,19 +105,23 @@ class GenerateCog(commands.Cog):
         return job
 
     async def start(
-        self, interaction: discord.Interaction, request: GenerationRequest, message_id: int
+        self,
+        interaction: discord.Interaction,
+        request: GenerationRequest,
+        message_id: int,
+        *,
+        visibility: str | None = None,
     ) -> Job:
         """Start a job whose progress and result live in message ``message_id``."""
-        # Text over the model's per-request limit is stitched by the provider client.
-        requester = requester_of(interaction)
         target = ReplyTarget(
             interaction_token=interaction.token,
             application_id=interaction.application_id,
             created_at=interaction.created_at.timestamp(),
             status_message_id=message_id,
+            visibility=visibility,
+            upload_limit=interaction.filesize_limit,
         )
-        started = await self.generation.start(requester, request, target)
-        self.bot.presenter.roles[started.job.id] = tuple(requester.role_ids)
+        started = await self.generation.start(requester_of(interaction), request, target)
         return started.job
 
     @staticmethod
@@ -140,32 +149,15 @@ class GenerateCog(commands.Cog):
         task.add_done_callback(self._tasks.discard)
 
     async def _play_when_ready(self, interaction: discord.Interaction, job_id: str) -> None:
-        """``/say … play:true``: queue the result in voice once it has been delivered."""
-        async for update in await self.bot.services.engine.subscribe(job_id):
-            if update.terminal:
-                if update.state is not JobState.DELIVERED:
-                    return
-                break
-        voice = self.bot.get_cog("VoiceCog")
-        if voice is None:
-            return
-        try:
-            text = await voice.enqueue_for(interaction, job_id)
-        except UserError as exc:
-            text = str(exc)
-        except Exception as exc:
-            text = describe_error(exc, context="/say play").message
-        try:
-            await interaction.followup.send(text, ephemeral=True)
-        except discord.HTTPException as exc:
-            log.info("could not confirm voice playback: %s", exc)
+        """``/say … play:true``: play the speech while it streams in (cogs/voice_live.py)."""
+        await play_when_ready(self.bot, interaction, job_id)
 
     # -- commands -----------------------------------------------------------------
     @app_commands.command(name="music", description="Generate a music track from a description")
     @app_commands.guild_only()
     @app_commands.describe(
         prompt="What the music should sound like",
-        model="Which model makes it (default: Stable Audio)",
+        model="Which model makes it (default: yours, the server's, or Stable Audio)",
         duration="Length in seconds (Stable Audio 1–47, ElevenLabs Music 10–300)",
         steps="Stable Audio only: denoising steps, more is slower and costs more (1–1000)",
         start="Stable Audio only: where the clip starts, in seconds (1–47)",
@@ -175,12 +167,15 @@ class GenerateCog(commands.Cog):
         self,
         interaction: discord.Interaction,
         prompt: app_commands.Range[str, 1, 2000],
-        model: str = "stable-audio",
+        model: str | None = None,
         duration: app_commands.Range[int, 1, 300] | None = None,
         steps: app_commands.Range[int, 1, 1000] | None = None,
         start: app_commands.Range[int, 1, 47] | None = None,
     ) -> None:
-        await self.launch(interaction, lambda: build_music(prompt, model, duration, steps, start))
+        options = {
+            "prompt": prompt, "model": model, "duration": duration, "steps": steps, "start": start
+        }  # fmt: skip
+        await self.launch(interaction, "music", options)
 
     @app_commands.command(name="say", description="Read text aloud with an ElevenLabs voice")
     @app_commands.guild_only()
@@ -213,18 +208,13 @@ class GenerateCog(commands.Cog):
         play: bool = False,
         normalize: str | None = None,
     ) -> None:
-        # No voice: the client uses the account's default (see bot/providers/elevenlabs_voices).
-        voice_id = (voice or "").strip() or None
-
-        def build() -> GenerationRequest:
-            # Longer than the model takes in one request is fine: it is stitched.
-            return build_say(
-                text, voice_id=voice_id, model=model, max_chars=40_000, stability=stability,
-                similarity=similarity, style=style, speed=speed, language=language, seed=seed,
-                normalize=normalize,
-            )  # fmt: skip
-
-        await self.launch(interaction, build, play=play)
+        # No voice anywhere (option, preference, server default): the account's default.
+        options = {
+            "text": text, "voice": (voice or "").strip() or None, "model": model,
+            "stability": stability, "similarity": similarity, "style": style, "speed": speed,
+            "language": language, "seed": seed, "normalize": normalize,
+        }  # fmt: skip
+        await self.launch(interaction, "say", options, play=play)
 
     @say.autocomplete("voice")
     async def voice_autocomplete(
@@ -261,7 +251,8 @@ class GenerateCog(commands.Cog):
         influence: app_commands.Range[float, 0.0, 1.0] | None = None,
         loop: bool = False,
     ) -> None:
-        await self.launch(interaction, lambda: build_sfx(prompt, duration, influence, loop))
+        options = {"prompt": prompt, "duration": duration, "influence": influence, "loop": loop}
+        await self.launch(interaction, "sfx", options)
 
 
 async def setup(bot: Any) -> None:

@@ -8,6 +8,7 @@ from discord.ext import commands
 
 from bot import __version__
 from bot.client import FoleyBot
+from bot.settings.service import SERVER
 
 
 class InfoCog(commands.Cog):
@@ -28,6 +29,14 @@ class InfoCog(commands.Cog):
         }
         for name, on in enabled.items():
             lines.append(f"{'✅' if on else '⛔'} {name}{'' if on else ' — not configured'}")
+        if interaction.guild_id is not None:
+            # What moderators changed here (/settings), so members know why a command
+            # behaves as it does; everything else is the built-in default.
+            shown = await self.bot.services.server_settings.show(interaction.guild_id)
+            changed = [s for s in shown if s.source == SERVER]
+            if changed:
+                lines.append("**This server's settings**")
+                lines.extend(f"`{s.key}`: {s.value}" for s in changed)
         await interaction.response.send_message("\n".join(lines), ephemeral=True)
 
 

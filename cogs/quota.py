@@ -22,19 +22,15 @@ from bot.errors import UserError
 from bot.quotas import InvalidRule
 from bot.quotas import render as r
 from bot.quotas.blocklist import MAX_PATTERN_LENGTH, rule_key
+from bot.quotas.policy import MAX_TOKENS, limit_from_amount
 from bot.services import Services
 from cogs import quota_views as views
-from cogs.checks import manage_guild_only, moderator_only
+from cogs.checks import manage_guild_only, member_context, moderator_only
 
-MAX_TOKENS = 10**12  # well inside Discord's integer option range (±2^53)
 Amount = app_commands.Range[int, -1, MAX_TOKENS]
 Reason = app_commands.Range[str, 1, 200]
 Pattern = app_commands.Range[str, 1, MAX_PATTERN_LENGTH]
 Target = discord.Member | discord.User  # a member who left can still be managed
-
-
-def _limit(amount: int) -> int | None:
-    return None if amount == -1 else amount
 
 
 def _role_ids(user: discord.abc.User) -> list[int]:
@@ -71,7 +67,7 @@ class QuotaCog(commands.Cog):
     async def usage(self, interaction: discord.Interaction) -> None:
         guild_id = views.guild_id_of(interaction)
         summary = await self.services.ledger.usage(
-            guild_id, interaction.user.id, _role_ids(interaction.user)
+            guild_id, interaction.user.id, member_context(interaction).role_ids
         )
         text = views.usage_text(summary, self.period, views.pricer(self.services.pricing))
         await views.reply(interaction, text)
@@ -137,14 +133,14 @@ class QuotaCog(commands.Cog):
     @moderator_only()
     async def set_(self, interaction: discord.Interaction, user: Target, amount: Amount) -> None:
         guild_id = views.guild_id_of(interaction)
+        new = limit_from_amount(amount)
         before = await self.services.policy.set_user_allowance(
-            guild_id, user.id, _limit(amount), interaction.user.id
+            guild_id, user.id, new, interaction.user.id
         )
         await views.announce_done(
             self.bot,
             interaction,
-            f"Allowance of <@{user.id}>: {r.limit(before)} → {r.limit(_limit(amount))} per "
-            f"{self.period}.",
+            f"Allowance of <@{user.id}>: {r.limit(before)} → {r.limit(new)} per {self.period}.",
             "quota.user_limit",
             f"user:{user.id}",
         )
@@ -199,14 +195,14 @@ class QuotaCog(commands.Cog):
     async def role(
         self, interaction: discord.Interaction, role: discord.Role, amount: Amount
     ) -> None:
+        new = limit_from_amount(amount)
         before = await self.services.policy.set_role_allowance(
-            views.guild_id_of(interaction), role.id, _limit(amount), interaction.user.id
+            views.guild_id_of(interaction), role.id, new, interaction.user.id
         )
         await views.announce_done(
             self.bot,
             interaction,
-            f"Allowance of <@&{role.id}>: {r.limit(before)} → {r.limit(_limit(amount))} per "
-            f"{self.period}.",
+            f"Allowance of <@&{role.id}>: {r.limit(before)} → {r.limit(new)} per {self.period}.",
             "quota.role_limit",
             f"role:{role.id}",
         )
@@ -216,13 +212,12 @@ class QuotaCog(commands.Cog):
     @moderator_only()
     async def server(self, interaction: discord.Interaction, amount: Amount) -> None:
         guild_id = views.guild_id_of(interaction)
-        before = await self.services.policy.set_guild_budget(
-            guild_id, _limit(amount), interaction.user.id
-        )
+        new = limit_from_amount(amount)
+        before = await self.services.policy.set_guild_budget(guild_id, new, interaction.user.id)
         await views.announce_done(
             self.bot,
             interaction,
-            f"Server budget: {r.limit(before)} → {r.limit(_limit(amount))} per {self.period}.",
+            f"Server budget: {r.limit(before)} → {r.limit(new)} per {self.period}.",
             "quota.guild_limit",
             f"guild:{guild_id}",
         )

@@ -17,7 +17,6 @@ from bot.quotas import (
     AuditEntry,
     BlockedMember,
     BlockRule,
-    Moderation,
     Pricing,
     PricingError,
     Spender,
@@ -231,9 +230,20 @@ async def announce_done(
 ) -> None:
     """Confirm privately, then post the action's audit entry to the log channel(s)."""
     await reply(interaction, text)
-    guild_id = guild_id_of(interaction)
+    await post_action(bot, guild_id_of(interaction), interaction.user.id, action, target, also_to)
+
+
+async def post_action(
+    bot: FoleyBot,
+    guild_id: int,
+    actor_id: int,
+    action: str,
+    target: str,
+    also_to: int | None = None,
+) -> None:
+    """Post the newest audit entry of ``actor_id``'s ``action`` to the log channel(s)."""
     moderation = bot.services.moderation
-    entry = await _audit_entry(moderation, guild_id, interaction.user.id, action, target)
+    entry = await moderation.latest_entry(guild_id, actor_id, action, target)
     if entry is None:
         log.warning("guild %s: no audit entry found for %s on %s", guild_id, action, target)
         return
@@ -242,17 +252,6 @@ async def announce_done(
         if channel_id is not None:
             channel = bot.get_partial_messageable(channel_id, guild_id=guild_id)
             await post_audit(channel, guild_id, entry)
-
-
-async def _audit_entry(
-    moderation: Moderation, guild_id: int, actor_id: int, action: str, target: str
-) -> AuditEntry | None:
-    # The services audit inside the change's own transaction and return no id;
-    # the newest matching entry is this command's.
-    for entry in await moderation.audit_log(guild_id, limit=10):
-        if (entry.actor_id, entry.action, entry.target) == (actor_id, action, target):
-            return entry
-    return None
 
 
 def cannot_post_warning(interaction: discord.Interaction, channel_id: int) -> str:

@@ -21,11 +21,10 @@ from bot.audio import sweep_temp
 from bot.client import send_ephemeral
 from bot.errors import UserError, describe_error
 from bot.generation import messages
-from bot.generation.uploads import prepare_upload
-from bot.jobs.models import JobState
-from cogs.checks import is_moderator
-from cogs.generate import missing_permissions
-from cogs.ui.buttons import JobButton, job_view, result_view
+from bot.generation.uploads import prepare_upload, upload_limit
+from bot.jobs.models import JobState, displayed_cost
+from cogs.checks import is_moderator, missing_permissions
+from cogs.ui.buttons import JobButton, job_view, result_view, soundboard_offered
 from cogs.ui.presenter import JobPresenter
 from cogs.ui.render import prompt_of, result_embed, safe_prompt, upload_name
 
@@ -49,15 +48,20 @@ class ResultsCog(commands.Cog):
             await asyncio.to_thread(sweep_temp, prefix)
         self.presenter.attach()
         self.bot.presenter = self.presenter
+        self.bot.job_buttons = self
         self.bot.add_dynamic_items(JobButton)
 
     async def cog_unload(self) -> None:
+        self.bot.job_buttons = None
         self.bot.remove_dynamic_items(JobButton)
         await self.presenter.close()
 
     @property
     def services(self) -> Any:
         return self.bot.services
+
+    def _cost(self, job: Any) -> int:
+        return displayed_cost(job, self.services.pricing.actual_tokens)
 
     # -- buttons --------------------------------------------------------------------
     async def handle_job_button(
@@ -95,12 +99,18 @@ class ResultsCog(commands.Cog):
         await interaction.followup.send("Deleted.", ephemeral=True)
 
     async def _on_play(self, interaction: discord.Interaction, job_id: str) -> None:
-        voice = self.bot.get_cog("VoiceCog")
+        voice = self.bot.voice
         if voice is None:
             raise UserError("Voice playback isn't available on this bot.")
         await interaction.response.defer(ephemeral=True, thinking=True)
         text = await voice.enqueue_for(interaction, job_id)
         await interaction.followup.send(text, ephemeral=True)
+
+    async def _on_soundboard(self, interaction: discord.Interaction, job_id: str) -> None:
+        soundboard = self.bot.soundboard
+        if soundboard is None:
+            raise UserError("Soundboard sounds aren't available on this bot.")
+        await soundboard.open_form(interaction, await self._job(interaction, job_id))
 
     async def _on_again(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
@@ -118,7 +128,7 @@ class ResultsCog(commands.Cog):
 
     async def _on_confirm(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
-        generate = self.bot.get_cog("GenerateCog")
+        generate = self.bot.job_starter
         problem = self.services.generation.unavailable_reason(job.kind)
         missing = missing_permissions(interaction)
         if missing and not problem:
@@ -150,22 +160,25 @@ class ResultsCog(commands.Cog):
         with tempfile.TemporaryDirectory(prefix="foley-show-") as workdir:
             files: list[discord.File] = []
             if path is not None and path.exists():
-                limit = interaction.filesize_limit
+                limit = upload_limit(interaction.filesize_limit)
                 upload = await prepare_upload(self.services.ffmpeg, path, limit, Path(workdir))
                 embed_note = upload.note
                 if upload.path is not None:
                     files.append(discord.File(upload.path, filename=upload_name(job, upload.path)))
             elif job.result_message_id and job.channel_id:
                 embed_note = "The file is no longer stored here; see the original message."
-            cost = job.actual_tokens if job.actual_tokens is not None else job.estimate_tokens
-            embed = result_embed(job, cost, None, embed_note)
+            embed = result_embed(job, self._cost(job), None, embed_note)
             if job.result_message_id and job.channel_id and interaction.guild_id:
                 link = (
                     f"https://discord.com/channels/{interaction.guild_id}/"
                     f"{job.channel_id}/{job.result_message_id}"
                 )
                 embed.url = link
-            view = result_view(job.id, playable=self.bot.get_cog("VoiceCog") is not None)
+            view = result_view(
+                job.id,
+                playable=self.bot.voice is not None,
+                soundboard=await soundboard_offered(self.bot, job.guild_id),
+            )
             await interaction.edit_original_response(embed=embed, attachments=files, view=view)
 
     @job.autocomplete("id")
@@ -194,9 +207,8 @@ class ResultsCog(commands.Cog):
             return
         lines = ["**Your recent jobs**"]
         for j in jobs:
-            cost = j.actual_tokens if j.actual_tokens is not None else j.estimate_tokens
             lines.append(
-                f"{STATE_ICONS.get(j.state, '•')} `{j.id}` · {j.kind} · {cost:,} tokens · "
+                f"{STATE_ICONS.get(j.state, '•')} `{j.id}` · {j.kind} · {self._cost(j):,} tokens · "
                 f"<t:{int(j.created_at)}:R> — {safe_prompt(prompt_of(j), 60)}"
             )
         await interaction.response.send_message("\n".join(lines), ephemeral=True)

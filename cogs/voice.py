@@ -1,4 +1,5 @@
-"""Voice playback: /play, /queue, /skip, /stop, /leave, and ``enqueue_for`` for other cogs.
+"""Voice playback: /play, /queue, /skip, /stop, /leave, the now-playing panel's buttons,
+and ``enqueue_for`` for other cogs.
 
 Thin glue. The queue and its rules live in ``bot.voice_queue`` / ``bot.voice_player``;
 this module supplies discord.py's side: the connector (``VoiceChannel.connect``), the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +19,18 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.audio import find_ffmpeg
-from bot.client import FoleyBot
-from bot.errors import UserError
-from bot.voice_player import Announcer, Connector, Fetcher, GuildPlayer, SourceFactory, VoiceLink
+from bot.audio import AudioError, find_ffmpeg, probe
+from bot.client import FoleyBot, send_ephemeral
+from bot.errors import UserError, describe_error
+from bot.voice_player import (
+    Announcer,
+    Connector,
+    Fetcher,
+    GuildPlayer,
+    LiveSourceFactory,
+    SourceFactory,
+    VoiceLink,
+)
 from bot.voice_queue import (
     JobLike,
     JobLookup,
@@ -34,47 +44,88 @@ from bot.voice_queue import (
     is_ogg_opus,
     is_playable,
     job_title,
+    live_source_kwargs,
 )
-from cogs.checks import is_moderator
+from cogs.checks import is_moderator, refused_by_settings
+from cogs.voice_panel import NowPlaying, PanelButton, queue_text
 
 log = logging.getLogger(__name__)
 
 NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
-QUEUE_LINES = 15
+PANEL_REFRESH_S = 15.0  # coarse elapsed time: one edit per 15 s, never per second
+
+
+class LiveOpusAudio(discord.FFmpegOpusAudio):
+    """``FFmpegOpusAudio`` fed from a ``LiveReader``: closing the reader first lets
+    discord.py's pipe-writer thread end quietly when a track is stopped mid-stream."""
+
+    def __init__(self, reader: Any, **kwargs: Any) -> None:
+        self._live_reader = reader
+        super().__init__(reader, **kwargs)
+
+    def cleanup(self) -> None:
+        self._live_reader.close()  # its read() returns b"" within 0.25 s
+        writer = getattr(self, "_pipe_writer_thread", None)
+        if writer is not None and writer is not threading.current_thread():
+            # discord.py 2.7.1 resets stdin to MISSING in cleanup while the writer may
+            # still use it (an AttributeError traceback in that thread): let it finish.
+            writer.join(timeout=1.0)
+        super().cleanup()
 
 
 class VoiceCog(commands.Cog):
     def __init__(self, bot: FoleyBot) -> None:
         self.bot = bot
         self.players: dict[int, GuildPlayer] = {}
+        self.panels: dict[int, NowPlaying] = {}
+        self.panel_refresh_s = PANEL_REFRESH_S
         settings = bot.settings
         # VOICE_CONNECT_TIMEOUT_S; tests shorten it (the fake Discord has no voice server).
         self.connect_timeout_s = settings.voice_connect_timeout_s
         # Injection points: tests substitute a fake of discord.py's voice transport.
         self.connector: Connector = self._connect_discord
         self.make_source: SourceFactory = self._ffmpeg_source
+        self.make_live_source: LiveSourceFactory = self._ffmpeg_live_source
         self.fetch: Fetcher = self._fetch_attachment
         self._ffmpeg: str | None = None
 
     # -- public API -----------------------------------------------------------------------
-    async def enqueue_for(self, interaction: discord.Interaction, job_id: str | None) -> str:
+    async def enqueue_for(
+        self, interaction: discord.Interaction, job_id: str | None, *, live: Any = None
+    ) -> str:
         """Queue a job's audio in the member's voice channel; returns the confirmation.
 
-        ``job_id=None`` means the member's latest finished result. Raises UserError
-        with a member-facing sentence. Can take seconds (joining voice): defer first.
+        ``job_id=None`` means the member's latest finished result. ``live`` (a
+        ``LiveAudio``) plays the speech while ElevenLabs is still sending it. Raises
+        UserError with a member-facing sentence. Can take seconds (joining voice): defer.
         """
         guild, member = interaction.guild, interaction.user
         if guild is None or not isinstance(member, discord.Member):
             raise UserError("Voice playback only works in a server.")
+        # /settings … command:play: for /play, ▶ Play and /say play:true alike.
+        refusal = await refused_by_settings(interaction, "play")
+        if refusal:
+            raise UserError(refusal)
         lookup = self._lookup()
         channel = member.voice.channel if member.voice else None
         if channel is None:
             raise UserError("Join a voice channel first, then try again.")
-        job = await self._find_job(lookup, guild.id, member.id, job_id)
+        if live is not None and job_id is not None:
+            job = await lookup.get(job_id)
+            if job is None:
+                raise UserError("That speech is no longer being made.")
+        else:
+            job = await self._find_job(lookup, guild.id, member.id, job_id)
         player = self.player_for(guild.id)
         if player.channel is None or (player.channel != channel and not player.busy):
             self._check_can_join(channel)  # the bot is about to join or move there
-        item = await self._item_for(job, member.id)
+        if live is not None:
+            title = escape_markdown(job_title(job))
+            item = QueueItem(
+                str(job.id), title, member.id, None, None, None, interaction.channel_id, live
+            )
+        else:
+            item = await self._item_for(job, member.id, interaction.channel_id)
         player.announce = self._announcer(interaction.channel)
         result = await player.enqueue(item, channel)
         where = result.channel.mention
@@ -95,11 +146,15 @@ class VoiceCog(commands.Cog):
                 guild_id,
                 connect=lambda channel: self.connector(channel),
                 make_source=lambda path: self.make_source(path),
+                make_live_source=lambda live: self.make_live_source(live),
                 fetch=lambda url: self.fetch(url),
                 queue_limit=self.bot.settings.voice_queue_limit,
                 idle_timeout_s=self.bot.settings.voice_idle_timeout_s,
             )
             self.players[guild_id] = player
+            panel = NowPlaying(self.bot, player, self.panel_refresh_s)
+            self.panels[guild_id] = panel
+            player.on_event = panel.on_event
         return player
 
     async def is_moderator(self, interaction: discord.Interaction) -> bool:
@@ -143,18 +198,10 @@ class VoiceCog(commands.Cog):
     @app_commands.guild_only()
     async def queue(self, interaction: discord.Interaction) -> None:
         player = self.players.get(interaction.guild_id or 0)
-        items = player.queue.everything() if player else []
-        if player is None or not items:
+        if player is None or not player.queue.everything():
             await interaction.response.send_message("The voice queue is empty.", ephemeral=True)
             return
-        where = player.channel.mention if player.channel else "voice"
-        lines = [f"In {where}:"]
-        for n, item in enumerate(items[:QUEUE_LINES]):
-            mark = "▶" if n == 0 and player.queue.current is item else f"{n}."
-            lines.append(f"{mark} **{item.title}** — <@{item.requester_id}>")
-        if len(items) > QUEUE_LINES:
-            lines.append(f"…and {len(items) - QUEUE_LINES} more.")
-        await interaction.response.send_message("\n".join(lines), ephemeral=True)
+        await interaction.response.send_message(queue_text(player), ephemeral=True)
 
     @app_commands.command(name="skip", description="Skip the item that is playing")
     @app_commands.guild_only()
@@ -197,7 +244,41 @@ class VoiceCog(commands.Cog):
         if left and after.channel != channel:
             await player.humans_changed(sum(1 for m in channel.members if not m.bot))
 
+    async def handle_panel(self, interaction: discord.Interaction, action: str) -> None:
+        """A now-playing button: the same rules as the commands, refusals privately."""
+        try:
+            player = self.players.get(interaction.guild_id or 0)
+            if player is None or player.queue.current is None:
+                raise UserError("Nothing is playing right now.")
+            if action == "queue":
+                await interaction.response.send_message(queue_text(player), ephemeral=True)
+                return
+            moderator = await self.is_moderator(interaction)
+            actor = interaction.user.id
+            if action == "pause":
+                await player.toggle_pause(actor, is_moderator=moderator)
+            elif action == "repeat":
+                await player.toggle_repeat(actor, is_moderator=moderator)
+            elif action == "skip":
+                await player.skip(actor, is_moderator=moderator)
+            elif action == "stop":
+                await player.stop(actor, is_moderator=moderator)
+            await interaction.response.defer()  # the panel itself shows the change
+        except Exception as exc:
+            await send_ephemeral(
+                interaction, describe_error(exc, context=f"panel {action}").message
+            )
+
+    async def cog_load(self) -> None:
+        self.bot.voice = self
+        self.bot.add_dynamic_items(PanelButton)
+
     async def cog_unload(self) -> None:
+        self.bot.voice = None
+        self.bot.remove_dynamic_items(PanelButton)
+        panels, self.panels = list(self.panels.values()), {}
+        for panel in panels:
+            await panel.close()
         players, self.players = list(self.players.values()), {}
         results = await asyncio.gather(*(p.close() for p in players), return_exceptions=True)
         for result in results:
@@ -236,23 +317,50 @@ class VoiceCog(commands.Cog):
             name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak)) if not ok
         ]
         if missing:
+            log.warning(
+                "guild %s: cannot join voice channel %s: missing %s",
+                channel.guild.id, channel.id, ", ".join(missing),
+            )  # fmt: skip
             raise UserError(
                 f"I need the {' and '.join(missing)} permission in "
                 f"{channel.mention} to play there; ask a server admin."
             )
+        limit = channel.user_limit
+        if limit and len(channel.members) >= limit and not perms.move_members:
+            # Discord refuses the join; a bot with Move Members may exceed the limit.
+            log.warning(
+                "guild %s: voice channel %s is full (%d/%d)",
+                channel.guild.id, channel.id, len(channel.members), limit,
+            )  # fmt: skip
+            raise UserError(
+                f"{channel.mention} is full ({len(channel.members)}/{limit}), so I can't join. "
+                "Free a place, raise its user limit, or give me Move Members."
+            )
 
-    async def _item_for(self, job: JobLike, requester_id: int) -> QueueItem:
+    async def _item_for(self, job: JobLike, requester_id: int, channel_id: int | None) -> QueueItem:
         title = escape_markdown(job_title(job))
         path = Path(job.output_path) if job.output_path else None
         url = None
         if path is None or not await asyncio.to_thread(path.is_file):
             url = await self._attachment_url(job)
             if url is None:
+                log.warning("job %s: audio deleted and never posted; nothing to play", job.id)
                 raise UserError(
                     f"The audio for **{title}** is no longer stored and was never "
                     "posted, so there is nothing to play."
                 )
-        return QueueItem(str(job.id), title, requester_id, path, url)
+        seconds = await self._length(path) if url is None else None
+        return QueueItem(str(job.id), title, requester_id, path, url, seconds, channel_id)
+
+    async def _length(self, path: Path | None) -> float | None:
+        """The item's length for the panel and /queue; unknown is fine (shown as ?:??)."""
+        ffmpeg = getattr(self.bot.services, "ffmpeg", None)
+        if path is None or ffmpeg is None:
+            return None
+        try:
+            return (await probe(ffmpeg, path)).duration_s
+        except AudioError:
+            return None
 
     async def _attachment_url(self, job: JobLike) -> str | None:
         """The posted copy: retention deletes local files, Discord keeps the upload."""
@@ -312,15 +420,34 @@ class VoiceCog(commands.Cog):
         )
         raise VoiceConnectError(failure)
 
-    async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
+    async def _find_ffmpeg(self) -> str:
         if self._ffmpeg is None:
             self._ffmpeg = await asyncio.to_thread(find_ffmpeg, self.bot.settings.ffmpeg_path)
         if self._ffmpeg is None:
             log.error("ffmpeg not found: install it or set FFMPEG_PATH")
             raise PlaybackError("ffmpeg is not installed on the bot's host")
-        kwargs = ffmpeg_source_kwargs(self._ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
-        # Popen in a thread: spawning a process can stall the loop on a busy host.
-        return await asyncio.to_thread(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
+        return self._ffmpeg
+
+    async def _ffmpeg_live_source(self, live: Any) -> discord.AudioSource:
+        """ffmpeg reads the speech from a pipe that discord.py fills from ``live``."""
+        ffmpeg = await self._find_ffmpeg()
+        return await self._spawn_ffmpeg(
+            lambda: LiveOpusAudio(live.reader(), pipe=True, **live_source_kwargs(ffmpeg))
+        )
+
+    async def _spawn_ffmpeg(self, make: Any) -> discord.AudioSource:
+        """Popen in a thread (spawning can stall the loop); a vanished binary is one line."""
+        try:
+            return await asyncio.to_thread(make)
+        except discord.ClientException as exc:  # "<path> was not found."
+            log.error("ffmpeg could not be started (%s): install it or set FFMPEG_PATH", exc)
+            self._ffmpeg = None  # look again next time
+            raise PlaybackError("ffmpeg is not installed on the bot's host") from exc
+
+    async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
+        ffmpeg = await self._find_ffmpeg()
+        kwargs = ffmpeg_source_kwargs(ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
+        return await self._spawn_ffmpeg(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
 
     async def _fetch_attachment(self, url: str) -> Path:
         return await fetch_to_temp(

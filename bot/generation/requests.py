@@ -24,6 +24,8 @@ from bot.providers.elevenlabs_tts import (
 
 MAX_PROMPT = 2000  # eleven_music's documented cap; also the sane cap for the others
 MAX_SFX_PROMPT = 1000
+# stable-audio's own default when `steps` is not sent (also the price rule's default).
+STABLE_AUDIO_DEFAULT_STEPS = 100
 
 
 @dataclass(frozen=True)

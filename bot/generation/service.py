@@ -26,6 +26,7 @@ from bot.providers.elevenlabs_tts import DOCUMENTED_MAX_CHARS
 from bot.providers.errors import ProviderError
 from bot.quotas import Ledger, Moderation, Pricing, Reservation, ReserveRequest
 from bot.quotas.calibration import Calibration, Quote
+from bot.settings import MemberContext, SettingRefused, SettingsService
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,13 @@ class Requester:
     guild_id: int
     channel_id: int
     user_id: int
+    # Every role the member holds here, @everyone (the guild id) included: computed
+    # once by the adapter, used for the reservation and stored on the job.
     role_ids: Sequence[int] = ()
+
+    @property
+    def context(self) -> MemberContext:
+        return MemberContext(self.guild_id, self.channel_id, self.user_id, tuple(self.role_ids))
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,10 @@ class ReplyTarget:
     application_id: int | None = None
     created_at: float | None = None
     status_message_id: int | None = None
+    # How the result is posted, as the adapter already answered (private = an
+    # ephemeral reply); None: the settings decide (bot/settings/resolve.visibility).
+    visibility: str | None = None
+    upload_limit: int | None = None  # the interaction's attachment_size_limit
 
     @property
     def expires_at(self) -> float | None:
@@ -86,6 +97,7 @@ class GenerationService:
         moderation: Moderation,
         engine: JobEngine,
         calibration: Calibration | None = None,
+        settings_service: SettingsService | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -96,6 +108,7 @@ class GenerationService:
         self.engine = engine
         # Without one (tests of other parts), quotes are the price rules as written.
         self.calibration = calibration or Calibration(ledger.db, pricing)
+        self.server_settings = settings_service or SettingsService(ledger.db)
 
     # -- cheap checks (no I/O: safe before deferring) ---------------------------
     def unavailable_reason(self, kind: JobKind) -> str | None:
@@ -145,6 +158,20 @@ class GenerationService:
             multiplier = (await self.say_limits(request.model)).cost_multiplier
         return await self.calibration.quote(request, cost_multiplier=multiplier)
 
+    # -- server settings: who may, where, and with which options ---------------------
+    async def admit(self, command: str, requester: Requester) -> None:
+        """Raise :class:`SettingRefused` if a server setting refuses this command here."""
+        refusal = await self.server_settings.check(command, requester.context)
+        if refusal:
+            raise SettingRefused(refusal)
+
+    async def prepare(
+        self, command: str, requester: Requester, options: dict[str, Any]
+    ) -> GenerationRequest:
+        """Options as typed → the request under the one resolution rule (bot/settings/resolve)."""
+        await self.admit(command, requester)
+        return await self.server_settings.build(command, requester.context, options)
+
     # -- the path ------------------------------------------------------------------
     async def start(
         self, requester: Requester, request: GenerationRequest, target: ReplyTarget
@@ -153,6 +180,8 @@ class GenerationService:
         reason = self.unavailable_reason(request.kind)
         if reason:
             raise UserError(reason)
+        await self.admit(str(request.kind), requester)  # also for 🔁 Again
+        visibility = target.visibility or await self.server_settings.visibility(requester.context)
         text = str(request.params.get("prompt") or request.params.get("text") or "")
         if await self.moderation.check_prompt(requester.guild_id, text) is not None:
             raise UserError(
@@ -187,6 +216,9 @@ class GenerationService:
             interaction_expires_at=target.expires_at,
             application_id=target.application_id,
             status_message_id=target.status_message_id,
+            role_ids=tuple(requester.role_ids),
+            visibility=visibility,
+            upload_limit=target.upload_limit,
         )
         try:
             job = await self.engine.enqueue(spec)

@@ -21,6 +21,19 @@ class Upload:
     note: str | None = None
 
 
+MAX_REQUEST_BYTES = 25 * 1024 * 1024  # a whole bot request is capped at 25 MiB
+FALLBACK_LIMIT = 10 * 1024 * 1024  # Discord's smallest per-file limit
+
+
+def upload_limit(attachment_size_limit: int | None, guild_limit: int | None = None) -> int:
+    """The one upload-limit rule: the interaction's ``attachment_size_limit`` when there
+    is one (Discord's own answer for this guild and user), else the guild's tier limit
+    capped by the request size, else the smallest limit."""
+    if attachment_size_limit:
+        return attachment_size_limit
+    return min(guild_limit or FALLBACK_LIMIT, MAX_REQUEST_BYTES)
+
+
 def _mib(n: int) -> str:
     return f"{n / (1024 * 1024):.0f} MiB"
 

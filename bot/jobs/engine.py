@@ -70,7 +70,7 @@ from bot.jobs.models import (
     Settlement,
     ToTokens,
 )
-from bot.jobs.polling import DEFAULT_POLICY, PollPolicy
+from bot.jobs.polling import DEFAULT_POLICY, PollPolicy, Prior, default_prior
 from bot.jobs.progress import Progress
 from bot.jobs.recovery import Recovery
 from bot.jobs.retention import RetentionSweeper
@@ -113,6 +113,7 @@ class JobEngine:
         open_reservations: ReservationLister | None = None,
         options: EngineOptions | None = None,
         poll_policy: PollPolicy = DEFAULT_POLICY,
+        poll_prior: Prior = default_prior,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -122,7 +123,9 @@ class JobEngine:
         self.store = JobStore(db)
         self.hub = EventHub()
         self.scheduler = Scheduler(service_limits(settings), settings.max_jobs_per_user)
-        self.durations = DurationBook(self.store, providers)
+        # ``poll_prior``: expected seconds per request, where each job's poll
+        # schedule and ETA start before its shape has history.
+        self.durations = DurationBook(self.store, providers, poll_prior, policy=poll_policy)
         self.progress = Progress(self.hub, self.scheduler, self.durations, clock, poll_policy)
         self.finisher = Finisher(
             self.store, settings, settlement, to_tokens, clock, self.progress.publish, self._release

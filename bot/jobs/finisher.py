@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from bot.config import Settings
-from bot.jobs.models import Job, JobState, LedgerAction, Settlement, ToTokens
+from bot.jobs.models import Job, JobState, LedgerAction, Settlement, ToTokens, displayed_cost
 from bot.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
@@ -60,13 +60,8 @@ class Finisher:
     # -- money -----------------------------------------------------------------
 
     def cost_tokens(self, job: Job) -> int:
-        """What the member pays: the provider-reported cost if any, else the estimate."""
-        if job.credits_reported is not None and self.to_tokens is not None:
-            try:
-                return max(0, int(self.to_tokens(job.service, job.model, job.credits_reported)))
-            except Exception:
-                log.exception("job %s: cannot price %s credits", job.id, job.credits_reported)
-        return job.estimate_tokens
+        """What the member pays: the one displayed-cost rule (bot/jobs/models.py)."""
+        return displayed_cost(job, self.to_tokens)
 
     async def close_ledger(
         self, job_id: str, action: LedgerAction, tokens: int, reason: str

@@ -6,7 +6,7 @@ adapter, the CLI and the tests can all import these types freely.
 
 from __future__ import annotations
 
-import json
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.providers.base import GenerationRequest, JobKind
+
+log = logging.getLogger(__name__)
 
 
 class JobState(StrEnum):
@@ -75,6 +77,11 @@ class JobSpec:
     # The message that shows progress and then the result; known before the job
     # is queued so even an instant result is delivered into it.
     status_message_id: int | None = None
+    # The requester's roles (incl. @everyone) as computed once at the start: the
+    # remaining tokens shown with the result use them, also after a restart.
+    role_ids: tuple[int, ...] = ()
+    visibility: str = "public"  # public | private (only the requester) | spoiler
+    upload_limit: int | None = None  # the interaction's attachment_size_limit
 
 
 @dataclass
@@ -123,6 +130,9 @@ class Job:
     delivery_attempts: int = 0
     ledger_action: LedgerAction | None = None
     ledger_done_at: float | None = None
+    role_ids: tuple[int, ...] = ()
+    visibility: str = "public"
+    upload_limit: int | None = None
 
     @property
     def request(self) -> GenerationRequest:
@@ -141,16 +151,21 @@ class Job:
             return None
         return Path(self.output_path)
 
-    @classmethod
-    def from_row(cls, row: Any) -> Job:
-        data = dict(row)
-        data["kind"] = JobKind(data["kind"])
-        data["state"] = JobState(data["state"])
-        data["params"] = json.loads(data.pop("params_json"))
-        data["compressed"] = bool(data["compressed"])
-        action = data.get("ledger_action")
-        data["ledger_action"] = LedgerAction(action) if action else None
-        return cls(**data)
+
+def displayed_cost(job: Job, to_tokens: Callable[[str, str, float], float] | None) -> int:
+    """The one rule for the cost a member is shown (result, /job, /history) and pays.
+
+    Settled tokens once known; before that the provider-reported cost, priced;
+    else the reserved estimate.
+    """
+    if job.actual_tokens is not None:
+        return job.actual_tokens
+    if job.credits_reported is not None and to_tokens is not None:
+        try:
+            return max(0, int(to_tokens(job.service, job.model, job.credits_reported)))
+        except Exception:
+            log.exception("job %s: cannot price %s credits", job.id, job.credits_reported)
+    return job.estimate_tokens
 
 
 @dataclass(frozen=True)

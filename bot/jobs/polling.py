@@ -1,52 +1,145 @@
-"""Adaptive poll schedule and ETA for asynchronous providers.
+"""Adaptive poll schedule and ETA for asynchronous providers, per request shape.
 
 The providers' sample code polls every 10 s: a finished job waits 5 s on
 average before anyone notices. Polling every 0.5 s instead would notice fast
-but cost ~100 requests per 50 s job. We know roughly when a job will finish
-(past jobs of the same model, kept in ``model_durations``), so:
+but cost ~100 requests per 50 s job. Generation time grows with what was
+asked (the length, and stable-audio's steps), so we forecast each job from:
 
-- poll once soon after submit (``first_delay``): bad requests fail fast;
-- then sparsely (``sparse``, ~4 s) while completion is unlikely;
-- densely (``dense``, ~1 s) inside the expected window [p10 − margin,
-  p90 + margin], so a job is noticed within about half a second on average;
+- a **prior**: expected seconds for this request (``Prior``; today's table is
+  :data:`DEFAULT_PRIORS`, injected into the engine so the model catalog can
+  replace it), and
+- **history**: how long past jobs took *relative to their own prior*
+  (duration ÷ prior), kept per request **shape** (model + length bucket +
+  steps bucket, :func:`shape_of`) and falling back to the whole model when
+  the shape has too few jobs. Ratios make a 10 s and a 300 s job comparable,
+  so mixed-length history no longer widens every job's window.
+
+The schedule for one job, given its window [lo, hi] (seconds since submit):
+
+- poll once soon after submit (``first_delay``) when the window opens late
+  enough for that to be cheap: bad requests fail fast;
+- sparsely (``sparse``, 6 s) while completion is unlikely, landing on ``lo``;
+- inside the window every ``dense`` (1 s) when the shape's history is tight,
+  up to ``dense_max`` (1.5 s) when the window is wide (cold, or a new shape),
+  sized so a job costs about ``budget`` polls per second — a job is noticed
+  within about half the interval, never after a multi-second gap;
 - past the window (an unusually slow job) relax gradually towards ``tail``.
 
-For a stable-audio job of 55 ± 5 s this is ~20 polls (one per ~2.7 s) with a
-mean notice delay of ~0.5 s. With fewer than ``min_samples`` past jobs the
-window is built around a documented default duration instead.
+Without history the window is ``prior_low``..``prior_high`` × the prior, wide
+because the prior may be off; a shape with no history of its own takes its
+model's ratios, which shift that window but do not narrow it.
 
 Everything here is pure (no I/O, no clock) so it can be tested and benchmarked.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
-# Documented typical durations (providers.md): stable-audio "50–60 s or a bit
-# more", eleven_music "usually under 30–40 s". Synchronous ElevenLabs calls
-# only need the ETA, and they take a few seconds.
-DEFAULT_DURATIONS: dict[str, float] = {
-    "stable-audio": 55.0,
-    "elevenlabs/eleven_music": 35.0,
-}
+from bot.generation.requests import requested_seconds
+from bot.providers.base import GenerationRequest
+
 DEFAULT_ASYNC_DURATION = 45.0
 DEFAULT_SYNC_DURATION = 5.0
-HISTORY_LIMIT = 50  # most recent durations per model that shape the schedule
+HISTORY_LIMIT = 50  # most recent jobs per shape (and per model) that shape the schedule
+MODEL_HISTORY_LIMIT = 500  # rows read per model at start-up, bucketed into shapes
+LENGTH_EDGES = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0, 640.0)  # seconds requested
+STEP_EDGES = (25, 50, 100, 200, 400, 1000)
+
+# Expected seconds for one request, or None when unknown (then a generic default).
+Prior = Callable[[GenerationRequest], float | None]
+Shape = Callable[[GenerationRequest], str]
+
+
+@dataclass(frozen=True)
+class LinearPrior:
+    """base + per_second × requested length + per_step × steps (provider defaults if unset)."""
+
+    base: float
+    per_second: float = 0.0
+    per_step: float = 0.0
+    default_seconds: float = 0.0
+    default_steps: float = 0.0
+
+    def __call__(self, request: GenerationRequest) -> float:
+        seconds = requested_seconds(request)
+        steps = request.params.get("steps")
+        return (
+            self.base
+            + self.per_second * (self.default_seconds if seconds is None else seconds)
+            + self.per_step * (self.default_steps if steps is None else float(steps))
+        )
+
+
+# Documented typical durations (providers.md): stable-audio "50–60 s or a bit
+# more" at its defaults (30 s, 100 steps), eleven_music "usually under 30–40 s".
+# How they grow with length/steps is our estimate. Replaced by the model
+# catalog's expected_seconds once it exists (the engine's ``poll_prior``).
+DEFAULT_PRIORS: dict[str, LinearPrior] = {
+    "stable-audio": LinearPrior(15.0, 0.5, 0.25, default_seconds=30, default_steps=100),
+    "elevenlabs/eleven_music": LinearPrior(34.0, 0.1, default_seconds=10),
+}
+
+
+def default_prior(request: GenerationRequest) -> float | None:
+    rule = DEFAULT_PRIORS.get(request.model)
+    return rule(request) if rule is not None else None
+
+
+def _bucket(value: float, edges: Iterable[float]) -> str:
+    edges = tuple(edges)
+    i = bisect.bisect_left(edges, value)
+    return f"≤{edges[i]:g}" if i < len(edges) else f">{edges[-1]:g}"
+
+
+def shape_of(request: GenerationRequest) -> str:
+    """The request's shape: model, requested-length bucket and steps bucket (when set)."""
+    parts = [request.model]
+    seconds = requested_seconds(request)
+    if seconds is not None:
+        parts.append(_bucket(seconds, LENGTH_EDGES) + "s")
+    steps = request.params.get("steps")
+    if steps is not None:
+        parts.append(_bucket(float(steps), STEP_EDGES) + "steps")
+    return "|".join(parts)
 
 
 @dataclass(frozen=True)
 class PollPolicy:
     first_delay: float = 1.0
-    sparse: float = 4.0
+    sparse: float = 6.0
     dense: float = 1.0
+    # A wide window (little known) is polled up to this far apart, so a job costs
+    # about ``budget`` polls per second of its expected duration.
+    dense_max: float = 1.5
+    budget: float = 0.4
+    late_q: float = 0.8
+    late_cold: float = 1.2
     tail: float = 2.0
     margin: float = 1.0
     min_samples: int = 5
-    # Window used when history is too thin, as fractions of the default duration.
-    prior_low: float = 0.7
-    prior_high: float = 1.3
+    # Quantiles of the ratios that bound the window once there is history.
+    window_q: float = 0.05
+    # Window without history, as fractions of the prior: wide, since the prior may be off.
+    prior_low: float = 0.6
+    prior_high: float = 1.5
+    # With a few samples: their span, widened to ± this fraction of their median.
+    few_spread: float = 0.3
+    # Skip the early poll when the window opens within this many seconds anyway.
+    first_poll_min_lo: float = 8.0
+
+    def scaled(self, factor: float) -> PollPolicy:
+        """Every duration × ``factor`` (a benchmark on a compressed timescale)."""
+        seconds = ("first_delay", "sparse", "dense", "dense_max", "tail", "margin")
+        return replace(
+            self,
+            **{name: getattr(self, name) * factor for name in seconds},
+            budget=self.budget / factor,  # polls per second
+            first_poll_min_lo=self.first_poll_min_lo * factor,
+        )
 
 
 DEFAULT_POLICY = PollPolicy()
@@ -61,64 +154,97 @@ def _quantile(sorted_values: tuple[float, ...], q: float) -> float:
 
 
 @dataclass(frozen=True)
-class DurationHistory:
-    """Past provider durations (seconds) for one model, plus the fallback default."""
+class Forecast:
+    """How long one job should take: its prior and past jobs' duration ÷ their prior."""
 
-    durations: tuple[float, ...] = ()
-    default: float = DEFAULT_ASYNC_DURATION
+    expected: float = DEFAULT_ASYNC_DURATION  # the prior for this request, seconds
+    ratios: tuple[float, ...] = ()  # sorted; this shape's, else the model's
+    source: str = "prior"  # "shape", "model" or "prior": where the ratios came from
 
     @classmethod
-    def of(cls, durations: Iterable[float], default: float) -> DurationHistory:
-        return cls(tuple(sorted(float(d) for d in durations)), default)
+    def of(cls, expected: float, ratios: Iterable[float], source: str = "shape") -> Forecast:
+        values = tuple(sorted(float(r) for r in ratios))
+        return cls(expected, values, source if values else "prior")
 
     def enough(self, policy: PollPolicy = DEFAULT_POLICY) -> bool:
-        return len(self.durations) >= policy.min_samples
+        """This shape's own history is enough to trust its quantiles."""
+        return self.source != "model" and len(self.ratios) >= policy.min_samples
 
     def median(self, policy: PollPolicy = DEFAULT_POLICY) -> float:
-        return _quantile(self.durations, 0.5) if self.enough(policy) else self.default
+        return self.expected * (_quantile(self.ratios, 0.5) if self.ratios else 1.0)
 
     def window(self, policy: PollPolicy = DEFAULT_POLICY) -> tuple[float, float]:
-        """The span in which completion is likely: dense polling happens here."""
+        """The span (seconds since submit) in which completion is likely: polled densely."""
+        r = self.ratios
         if self.enough(policy):
-            lo, hi = _quantile(self.durations, 0.1), _quantile(self.durations, 0.9)
+            lo, hi = _quantile(r, policy.window_q), _quantile(r, 1 - policy.window_q)
+        elif r:
+            mid, spread = _quantile(r, 0.5), policy.few_spread
+            lo, hi = min(r[0], mid * (1 - spread)), max(r[-1], mid * (1 + spread))
+            if self.source == "model":
+                # Other shapes' ratios shift the window but do not narrow it: the
+                # prior's slope may be off, so a new length can land anywhere in it.
+                lo, hi = min(lo, policy.prior_low), max(hi, policy.prior_high)
         else:
-            lo, hi = self.default * policy.prior_low, self.default * policy.prior_high
-        return max(0.0, lo - policy.margin), hi + policy.margin
+            lo, hi = policy.prior_low, policy.prior_high
+        return max(0.0, self.expected * lo - policy.margin), self.expected * hi + policy.margin
 
 
-def default_duration(model: str, is_async: bool) -> float:
-    if model in DEFAULT_DURATIONS:
-        return DEFAULT_DURATIONS[model]
+def fallback_duration(is_async: bool) -> float:
     return DEFAULT_ASYNC_DURATION if is_async else DEFAULT_SYNC_DURATION
 
 
+def dense_interval(forecast: Forecast, policy: PollPolicy = DEFAULT_POLICY) -> float:
+    """The poll interval inside the window: ``dense``, or wider when the window is wide.
+
+    A job finishing at ``late`` (a late-but-likely completion: the ratios'
+    ``late_q`` quantile, or ``late_cold`` × the prior without history) costs
+    ~``lo / sparse`` polls before the window and ``(late - lo) / interval`` in
+    it; the interval is the smallest that keeps that within ``budget`` ×
+    ``late``, capped at ``dense_max`` (and never sparser than ``sparse``).
+    """
+    lo, _ = forecast.window(policy)
+    if forecast.enough(policy):
+        late = forecast.expected * _quantile(forecast.ratios, policy.late_q)
+    else:
+        late = forecast.median(policy) * policy.late_cold
+    widest = max(policy.dense, min(policy.dense_max, policy.sparse))
+    if late <= lo:
+        return policy.dense
+    spare = policy.budget * late - lo / policy.sparse - 1
+    if spare <= 0:
+        return widest
+    return min(widest, max(policy.dense, (late - lo) / spare))
+
+
 def next_poll_delay(
-    elapsed: float, history: DurationHistory, policy: PollPolicy = DEFAULT_POLICY
+    elapsed: float, forecast: Forecast, policy: PollPolicy = DEFAULT_POLICY
 ) -> float:
     """Seconds to wait before the next poll, given seconds since the provider took the job."""
-    if elapsed < policy.first_delay:
+    lo, hi = forecast.window(policy)
+    dense = dense_interval(forecast, policy)
+    if elapsed < policy.first_delay and lo >= policy.first_poll_min_lo:
         return policy.first_delay - elapsed
-    lo, hi = history.window(policy)
     if elapsed < lo:
         # Sparse, but land on the window's start rather than jumping past it.
         return max(policy.dense, min(policy.sparse, lo - elapsed))
     if elapsed <= hi:
-        return policy.dense
+        return dense
     # Overdue: each extra second is as likely as the last, so don't back off
     # far; ramp from dense to tail over one window-width.
     width = max(hi - lo, 1.0)
     ramp = min(1.0, (elapsed - hi) / width)
-    return policy.dense + (policy.tail - policy.dense) * ramp
+    return dense + max(0.0, policy.tail - dense) * ramp
 
 
 def eta_seconds(
-    elapsed: float, history: DurationHistory, policy: PollPolicy = DEFAULT_POLICY
+    elapsed: float, forecast: Forecast, policy: PollPolicy = DEFAULT_POLICY
 ) -> float | None:
     """Expected seconds until completion (median − elapsed); ``None`` once overdue."""
-    remaining = history.median(policy) - elapsed
+    remaining = forecast.median(policy) - elapsed
     if remaining > 0:
         return remaining
-    _, hi = history.window(policy)
+    _, hi = forecast.window(policy)
     return 0.0 if elapsed <= hi else None
 
 
@@ -129,7 +255,7 @@ def error_backoff(consecutive_errors: int, retry_after: float | None, cap: float
 
 
 def simulate_polls(
-    completion: float, history: DurationHistory, policy: PollPolicy = DEFAULT_POLICY
+    completion: float, forecast: Forecast, policy: PollPolicy = DEFAULT_POLICY
 ) -> tuple[int, float]:
     """Polls made and notice delay for a job completing at ``completion`` s (no RTT).
 
@@ -137,7 +263,7 @@ def simulate_polls(
     """
     t, polls = 0.0, 0
     while True:
-        t += next_poll_delay(t, history, policy)
+        t += next_poll_delay(t, forecast, policy)
         polls += 1
         if t >= completion:
             return polls, t - completion

@@ -52,18 +52,18 @@ class Progress:
 
     def update_for(self, job: Job) -> JobUpdate:
         now = self.clock()
-        history = self.durations.history(job.service, job.model)
+        forecast = self.durations.for_job(job)
         position = eta = None
         if job.state is JobState.QUEUED:
             position = self.positions(job.service).get(job.id)
             if position is not None:
                 limit = max(1, self.scheduler.limits.get(job.service, 1))
                 # Rough: half a run for the jobs now running, a run per full round ahead.
-                eta = history.median(self.policy) * ((position - 1) // limit + 1.5)
+                eta = forecast.median(self.policy) * ((position - 1) // limit + 1.5)
                 self._published[job.id] = position
         elif job.state in (JobState.SUBMITTING, JobState.RUNNING):
             started = job.running_at or job.submitting_at or now
-            eta = eta_seconds(now - started, history, self.policy)
+            eta = eta_seconds(now - started, forecast, self.policy)
         elif job.state is JobState.DOWNLOADING:
             eta = 0.0
         return JobUpdate(

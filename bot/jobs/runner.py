@@ -224,8 +224,8 @@ class JobRunner:
         first = True
         while True:
             elapsed = self.clock() - started
-            history = self.durations.history(job.service, job.model)
-            delay = 0.0 if (first and immediate) else next_poll_delay(elapsed, history, self.policy)
+            forecast = self.durations.for_job(job)  # this request's shape, prior and history
+            delay = 0.0 if first and immediate else next_poll_delay(elapsed, forecast, self.policy)
             if errors:
                 cap = self.options.poll_error_backoff_max_s
                 delay = max(delay, error_backoff(errors, retry_after, cap))

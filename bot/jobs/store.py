@@ -1,7 +1,7 @@
 """``JobStore``: typed access to the ``jobs`` and ``model_durations`` tables.
 
 Also :class:`DurationBook`, the in-memory cache of recent provider durations
-per model that the poll schedule and ETAs read on every poll.
+per request shape that the poll schedule and ETAs read on every poll.
 
 Every state change is one compare-and-set ``UPDATE`` in its own transaction;
 methods that change state return ``True`` only if this caller moved the row.
@@ -10,14 +10,24 @@ The SQL itself lives in :mod:`bot.storage.jobs_sql`.
 
 from __future__ import annotations
 
-import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any
 
 from bot.jobs.models import Job, JobSpec, JobState, LedgerAction
-from bot.jobs.polling import HISTORY_LIMIT, DurationHistory, default_duration
-from bot.providers.base import Provider
+from bot.jobs.polling import (
+    DEFAULT_POLICY,
+    HISTORY_LIMIT,
+    MODEL_HISTORY_LIMIT,
+    Forecast,
+    PollPolicy,
+    Prior,
+    Shape,
+    default_prior,
+    fallback_duration,
+    shape_of,
+)
+from bot.providers.base import GenerationRequest, JobKind, Provider
 from bot.storage import jobs_sql as sql
 from bot.storage.db import Database
 
@@ -26,39 +36,31 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def _write(self, statement: str, params: dict[str, Any]) -> bool:
+    async def _write(self, change: Callable[..., Awaitable[bool]], *args: Any, **kw: Any) -> bool:
+        """Run one ``jobs_sql`` writer in its own transaction."""
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(statement, params)
-            return cursor.rowcount > 0
+            return await change(conn, *args, **kw)
 
     # -- reads ---------------------------------------------------------------
 
     async def get(self, job_id: str) -> Job | None:
-        row = await self.db.fetchone(sql.SELECT_JOB, (job_id,))
-        return None if row is None else Job.from_row(row)
+        return await sql.get_job(self.db, job_id)
 
     async def in_states(self, states: Iterable[JobState]) -> list[Job]:
-        rows = await self.db.fetchall(
-            sql.SELECT_JOBS_IN_STATES, (json.dumps([str(s) for s in states]),)
-        )
-        return [Job.from_row(r) for r in rows]
+        return await sql.jobs_in_states(self.db, states)
 
     async def recent(self, guild_id: int | None, user_id: int | None, limit: int) -> list[Job]:
-        rows = await self.db.fetchall(
-            sql.SELECT_RECENT_JOBS, {"guild_id": guild_id, "user_id": user_id, "limit": limit}
-        )
-        return [Job.from_row(r) for r in rows]
+        return await sql.recent_jobs(self.db, guild_id, user_id, limit)
 
     async def ledger_owed(self) -> list[Job]:
-        return [Job.from_row(r) for r in await self.db.fetchall(sql.SELECT_LEDGER_OWED)]
+        return await sql.ledger_owed(self.db)
 
     async def states_of(self, job_ids: Iterable[str]) -> dict[str, JobState]:
         return {k: v[0] for k, v in (await self.file_owners(job_ids)).items()}
 
     async def file_owners(self, job_ids: Iterable[str]) -> dict[str, tuple[JobState, str | None]]:
         """State and recorded output path of each existing job among ``job_ids``."""
-        rows = await self.db.fetchall(sql.SELECT_STATES_FOR_IDS, (json.dumps(list(job_ids)),))
-        return {str(r["id"]): (JobState(r["state"]), r["output_path"]) for r in rows}
+        return await sql.file_owners(self.db, job_ids)
 
     # -- leases ------------------------------------------------------------------
 
@@ -67,45 +69,20 @@ class JobStore:
     ) -> list[Job]:
         """Take the lease of unfinished jobs nobody carries (``own``: and our old ones)."""
         async with self.db.transaction() as conn:
-            rows = await conn.execute_fetchall(
-                sql.CLAIM_JOBS,
-                {"owner": owner, "now": now, "until": until, "own": int(own), "limit": limit},
-            )
-        jobs = [await self.get(str(r["id"])) for r in rows]
+            ids = await sql.claim_jobs(conn, owner, now, until, own, limit)
+        jobs = [await self.get(job_id) for job_id in ids]
         return sorted((j for j in jobs if j is not None), key=lambda j: j.created_at)
 
     async def renew(self, owner: str, until: float) -> int:
         async with self.db.transaction() as conn:
-            cursor = await conn.execute(sql.RENEW_LEASES, {"owner": owner, "until": until})
-            return cursor.rowcount
+            return await sql.renew_leases(conn, owner, until)
 
     # -- transitions -----------------------------------------------------------
 
     async def insert(
         self, spec: JobSpec, now: float, *, owner: str | None = None, until: float | None = None
     ) -> Job:
-        request = spec.request
-        await self._write(
-            sql.INSERT_JOB,
-            {
-                "id": spec.job_id,
-                "guild_id": spec.guild_id,
-                "channel_id": spec.channel_id,
-                "user_id": spec.user_id,
-                "kind": str(request.kind),
-                "service": request.service,
-                "model": request.model,
-                "params_json": json.dumps(request.params, sort_keys=True),
-                "estimate_tokens": spec.estimate_tokens,
-                "now": now,
-                "interaction_token": spec.interaction_token,
-                "interaction_expires_at": spec.interaction_expires_at,
-                "application_id": spec.application_id,
-                "status_message_id": spec.status_message_id,
-                "lease_owner": owner,
-                "lease_expires_at": until,
-            },
-        )
+        await self._write(sql.insert_job, spec, now, owner, until)
         job = await self.get(spec.job_id)
         assert job is not None
         return job
@@ -114,20 +91,10 @@ class JobStore:
         """``queued → submitting`` if a provider and member slot is free across all
         processes: True; None while every slot is taken; False if the job moved on."""
         async with self.db.transaction() as conn:
-            if getattr(conn, "backend", "sqlite") == "postgresql":
-                await conn.execute(sql.SLOTS_LOCK)
-            cursor = await conn.execute(
-                sql.MARK_SUBMITTING_IF_SLOT,
-                {"id": job.id, "now": now, "service": job.service, "limit": limit,
-                 "user_id": job.user_id, "user_cap": user_cap},
-            )  # fmt: skip
-            if cursor.rowcount > 0:
-                return True
-            rows = await conn.execute_fetchall(sql.SELECT_STATE, (job.id,))
-        return None if rows and rows[0]["state"] == "queued" else False
+            return await sql.take_slot(conn, job, now, limit, user_cap)
 
     async def mark_submitting(self, job_id: str, now: float) -> bool:
-        return await self._write(sql.MARK_SUBMITTING, {"id": job_id, "now": now})
+        return await self._write(sql.mark_submitting, job_id, now)
 
     async def mark_running(
         self,
@@ -141,17 +108,9 @@ class JobStore:
         request_id: str | None = None,
     ) -> bool:
         return await self._write(
-            sql.MARK_RUNNING,
-            {
-                "id": job_id,
-                "now": now,
-                "provider_job_id": provider_job_id,
-                "raw_status": raw_status,
-                "credits": credits,
-                "usd": usd,
-                "request_id": request_id,
-            },
-        )
+            sql.mark_running, job_id, now=now, provider_job_id=provider_job_id,
+            raw_status=raw_status, credits=credits, usd=usd, request_id=request_id,
+        )  # fmt: skip
 
     async def record_detached_provider_id(
         self,
@@ -162,22 +121,17 @@ class JobStore:
         request_id: str | None = None,
     ) -> bool:
         return await self._write(
-            sql.RECORD_DETACHED_PROVIDER_ID,
-            {
-                "id": job_id,
-                "provider_job_id": provider_job_id,
-                "credits": credits,
-                "request_id": request_id,
-            },
-        )
+            sql.record_detached_provider_id, job_id, provider_job_id=provider_job_id,
+            credits=credits, request_id=request_id,
+        )  # fmt: skip
 
     async def update_raw_status(
         self, job_id: str, raw_status: str, poll_count: int, credits: float | None
     ) -> bool:
         return await self._write(
-            sql.UPDATE_RAW_STATUS,
-            {"id": job_id, "raw_status": raw_status, "poll_count": poll_count, "credits": credits},
-        )
+            sql.update_raw_status, job_id, raw_status=raw_status, poll_count=poll_count,
+            credits=credits,
+        )  # fmt: skip
 
     async def mark_downloading(
         self,
@@ -191,48 +145,25 @@ class JobStore:
         request_id: str | None = None,
     ) -> bool:
         return await self._write(
-            sql.MARK_DOWNLOADING,
-            {
-                "id": job_id,
-                "now": now,
-                "raw_status": raw_status,
-                "poll_count": poll_count,
-                "credits": credits,
-                "usd": usd,
-                "request_id": request_id,
-            },
-        )
+            sql.mark_downloading, job_id, now=now, raw_status=raw_status,
+            poll_count=poll_count, credits=credits, usd=usd, request_id=request_id,
+        )  # fmt: skip
 
     async def mark_ready(
         self, job_id: str, now: float, path: str, fmt: str, size: int, duration: float | None
     ) -> bool:
         return await self._write(
-            sql.MARK_READY,
-            {
-                "id": job_id,
-                "now": now,
-                "path": path,
-                "format": fmt,
-                "size": size,
-                "duration": duration,
-            },
+            sql.mark_ready, job_id, now=now, path=path, format=fmt, size=size, duration=duration
         )
 
     async def count_delivery_attempt(self, job_id: str) -> bool:
-        return await self._write(sql.COUNT_DELIVERY_ATTEMPT, {"id": job_id})
+        return await self._write(sql.count_delivery_attempt, job_id)
 
     async def mark_delivered(
         self, job_id: str, now: float, message_id: int, compressed: bool, actual_tokens: int
     ) -> bool:
         return await self._write(
-            sql.MARK_DELIVERED,
-            {
-                "id": job_id,
-                "now": now,
-                "message_id": message_id,
-                "compressed": int(compressed),
-                "actual_tokens": actual_tokens,
-            },
+            sql.mark_delivered, job_id, now, message_id, compressed, actual_tokens
         )
 
     async def mark_finished(
@@ -250,81 +181,112 @@ class JobStore:
     ) -> bool:
         assert state.terminal and state is not JobState.DELIVERED
         return await self._write(
-            sql.MARK_FINISHED,
-            {
-                "id": job_id,
-                "from_states": json.dumps([str(s) for s in from_states]),
-                "state": str(state),
-                "now": now,
-                "error_kind": error_kind,
-                "error_message": error_message,
-                "actual_tokens": actual_tokens,
-                "ledger_action": str(ledger_action),
-                "poll_count": poll_count,
-            },
-        )
+            sql.mark_finished, job_id, from_states, state, now, ledger_action=ledger_action,
+            actual_tokens=actual_tokens, error_kind=error_kind, error_message=error_message,
+            poll_count=poll_count,
+        )  # fmt: skip
 
     async def mark_ledger_done(self, job_id: str, now: float) -> bool:
-        return await self._write(sql.MARK_LEDGER_DONE, {"id": job_id, "now": now})
+        return await self._write(sql.mark_ledger_done, job_id, now)
 
     async def set_status_message(self, job_id: str, message_id: int) -> bool:
-        return await self._write(sql.SET_STATUS_MESSAGE, {"id": job_id, "message_id": message_id})
+        return await self._write(sql.set_status_message, job_id, message_id)
 
     async def mark_file_deleted(self, job_id: str, now: float) -> bool:
-        return await self._write(sql.MARK_FILE_DELETED, {"id": job_id, "now": now})
+        return await self._write(sql.mark_file_deleted, job_id, now)
 
     # -- provider durations ----------------------------------------------------
 
     async def record_duration(
         self, job_id: str, service: str, model: str, duration_s: float, now: float
     ) -> None:
-        await self._write(
-            sql.INSERT_DURATION,
-            {
-                "job_id": job_id,
-                "service": service,
-                "model": model,
-                "duration_s": max(0.0, duration_s),
-                "now": now,
-            },
-        )
+        await self._write(sql.insert_duration, job_id, service, model, duration_s, now)
 
-    async def durations(self, service: str, model: str, limit: int) -> list[float]:
-        rows = await self.db.fetchall(sql.SELECT_DURATIONS, (service, model, limit))
-        return [float(r["duration_s"]) for r in rows]
+    async def durations(
+        self, service: str, model: str, limit: int
+    ) -> list[tuple[float, GenerationRequest | None]]:
+        """Newest first: each duration and the request it answered (None if unknown)."""
+        return await sql.durations(self.db, service, model, limit)
 
     async def duration_models(self) -> list[tuple[str, str]]:
-        rows = await self.db.fetchall(sql.SELECT_DURATION_MODELS)
-        return [(str(r["service"]), str(r["model"])) for r in rows]
+        return await sql.duration_models(self.db)
 
 
 class DurationBook:
-    """Recent provider durations per model, cached in memory, persisted per job."""
+    """Recent provider durations per request shape, cached in memory, persisted per job.
 
-    def __init__(self, store: JobStore, providers: Mapping[str, Provider]) -> None:
+    Each sample is kept as (shape, duration ÷ the prior for its request); a
+    job's :class:`Forecast` is its own prior times the ratios of its shape, or
+    of its whole model while the shape has fewer than ``min_samples`` jobs.
+    A duration whose request is unknown counts for the model only, against
+    the prior of the model's default request.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        providers: Mapping[str, Provider],
+        prior: Prior = default_prior,
+        shape: Shape = shape_of,
+        policy: PollPolicy = DEFAULT_POLICY,
+    ) -> None:
         self._store = store
         self._providers = providers
-        self._samples: dict[tuple[str, str], deque[float]] = {}
-        self._cache: dict[tuple[str, str], DurationHistory] = {}
+        self._prior = prior
+        self._shape = shape
+        self._policy = policy
+        # Per (service, model): newest last, (shape or None, ratio).
+        self._samples: dict[tuple[str, str], deque[tuple[str | None, float]]] = {}
+        self._cache: dict[tuple[str, str, str], tuple[tuple[float, ...], str]] = {}
+
+    def expected(self, service: str, request: GenerationRequest) -> float:
+        """The prior for ``request``: the injected rule, else a generic default."""
+        value = self._prior(request)
+        if value is not None and value > 0:
+            return float(value)
+        provider = self._providers.get(service)
+        return fallback_duration(provider.is_async if provider else True)
+
+    def _sample(
+        self, service: str, model: str, duration_s: float, request: GenerationRequest | None
+    ) -> tuple[str | None, float]:
+        known = request or GenerationRequest(JobKind.MUSIC, model, {})
+        shape = self._shape(request) if request is not None else None
+        return shape, max(0.0, duration_s) / self.expected(service, known)
 
     async def load(self) -> None:
+        self._samples.clear()
         for service, model in await self._store.duration_models():
-            values = await self._store.durations(service, model, HISTORY_LIMIT)
-            self._samples[(service, model)] = deque(reversed(values), maxlen=HISTORY_LIMIT)
+            rows = await self._store.durations(service, model, MODEL_HISTORY_LIMIT)
+            self._samples[(service, model)] = deque(
+                (self._sample(service, model, d, r) for d, r in reversed(rows)),
+                maxlen=MODEL_HISTORY_LIMIT,
+            )
         self._cache.clear()
 
-    def history(self, service: str, model: str) -> DurationHistory:
-        key = (service, model)
+    def forecast(self, service: str, request: GenerationRequest) -> Forecast:
+        shape = self._shape(request)
+        key = (service, request.model, shape)
         cached = self._cache.get(key)
         if cached is None:
-            provider = self._providers.get(service)
-            default = default_duration(model, provider.is_async if provider else True)
-            cached = DurationHistory.of(self._samples.get(key, ()), default)
+            samples = self._samples.get((service, request.model), ())
+            same = [r for s, r in samples if s == shape][-HISTORY_LIMIT:]
+            if len(same) >= self._policy.min_samples:
+                cached = (tuple(sorted(same)), "shape")
+            else:
+                every = [r for _, r in samples][-HISTORY_LIMIT:]
+                cached = (tuple(sorted(every)), "model" if every else "prior")
             self._cache[key] = cached
-        return cached
+        ratios, source = cached
+        return Forecast(self.expected(service, request), ratios, source)
+
+    def for_job(self, job: Job) -> Forecast:
+        return self.forecast(job.service, job.request)
 
     async def record(self, job: Job, duration_s: float, now: float) -> None:
         await self._store.record_duration(job.id, job.service, job.model, duration_s, now)
         key = (job.service, job.model)
-        self._samples.setdefault(key, deque(maxlen=HISTORY_LIMIT)).append(duration_s)
-        self._cache.pop(key, None)
+        sample = self._sample(job.service, job.model, duration_s, job.request)
+        self._samples.setdefault(key, deque(maxlen=MODEL_HISTORY_LIMIT)).append(sample)
+        for cached in [k for k in self._cache if k[:2] == key]:
+            del self._cache[cached]

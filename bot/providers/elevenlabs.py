@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -19,6 +20,7 @@ from urllib.parse import quote
 import aiohttp
 
 from bot.audio import AudioError, concat_mp3, find_ffmpeg, sniff_audio
+from bot.live_audio import LiveAudioHub
 from bot.providers.base import (
     AudioFile,
     GenerationRequest,
@@ -85,7 +87,10 @@ def _with_voice(request: GenerationRequest, choice: VoiceChoice) -> GenerationRe
             reached_provider=False,
         )
     return GenerationRequest(
-        request.kind, request.model, {**request.params, "voice_id": choice.voice_id}
+        request.kind,
+        request.model,
+        {**request.params, "voice_id": choice.voice_id},
+        client_request_id=request.client_request_id,
     )
 
 
@@ -144,8 +149,11 @@ class ElevenLabsClient(KeyedClient):
         pronunciation_dictionaries: tuple[DictionaryLocator, ...] = (),
         zero_retention: bool = False,
         ffmpeg_path: str | None = None,
+        live: LiveAudioHub | None = None,
     ) -> None:
         self._key = api_key
+        # /say play:true (params["stream"]): the /stream endpoint, bytes also fed here.
+        self._live = live
         self._api = ApiClient(
             session,
             service=SERVICE,
@@ -306,7 +314,10 @@ class ElevenLabsClient(KeyedClient):
             limit = await self.max_chars(request.model)
             if len(body["text"]) > limit:
                 return await self._submit_stitched(request, path, body, fmt, workdir, limit)
-        final, reply = await self._post(path, body, self.query(request, fmt), fmt, workdir)
+        if request.kind is JobKind.SAY and request.params.get("stream"):
+            final, reply = await self._post_streamed(request, path, body, fmt, workdir)
+        else:
+            final, reply = await self._post(path, body, self.query(request, fmt), fmt, workdir)
         request_id = reply.headers.get("request-id")
         cost = number(reply.headers.get("character-cost"))
         log.info(
@@ -429,8 +440,41 @@ class ElevenLabsClient(KeyedClient):
         )
         return Submission(provider_job_id=joined_ids, status=status, request_id=joined_ids)
 
+    async def _post_streamed(
+        self, request: GenerationRequest, path: str, body: dict[str, Any], fmt: str, workdir: Path
+    ) -> tuple[Path, Any]:
+        """One ``/stream`` call: chunks go to the job's file and, as they arrive, to the
+        job's :class:`LiveAudio` for voice playback. One request, one charge."""
+        live = (
+            self._live.open(request.client_request_id)
+            if (self._live is not None and request.client_request_id)
+            else None
+        )
+        try:
+            result = await self._post(
+                path + "/stream",
+                body,
+                self.query(request, fmt),
+                fmt,
+                workdir,
+                on_chunk=live.feed if live is not None else None,
+            )
+        except BaseException as exc:
+            if live is not None:
+                live.finish(exc)
+            raise
+        if live is not None:
+            live.finish()
+        return result
+
     async def _post(
-        self, path: str, body: dict[str, Any], query: dict[str, str], fmt: str, workdir: Path
+        self,
+        path: str,
+        body: dict[str, Any],
+        query: dict[str, str],
+        fmt: str,
+        workdir: Path,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> tuple[Path, Any]:
         """One paid call whose audio is streamed into ``workdir``: (file, reply)."""
         raw = fmt.startswith(RAW_FORMATS)
@@ -456,6 +500,7 @@ class ElevenLabsClient(KeyedClient):
                 to_dir=Path(workdir),
                 max_bytes=self._max_bytes,
                 check_head=check_head,
+                on_chunk=on_chunk,
             )
         except ProviderError as exc:
             if not query.get("enable_logging"):

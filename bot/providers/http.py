@@ -164,6 +164,7 @@ async def stream_to_file(
     service: str,
     max_bytes: int,
     check_head: Callable[[bytes], None] | None = None,
+    on_chunk: Callable[[bytes], None] | None = None,
 ) -> tuple[Path, int, bytes]:
     """Stream the body into a hidden temp file in ``directory``.
 
@@ -175,6 +176,7 @@ async def stream_to_file(
     )
     path = Path(name)
     size, head, pending, checked = 0, b"", bytearray(), check_head is None
+    unfed: list[bytes] = []
     try:
         with os.fdopen(fd, "wb") as fh:
             async for chunk in resp.content.iter_chunked(64 * 1024):
@@ -192,11 +194,20 @@ async def stream_to_file(
                     check_head(head)
                     checked = True
                 pending += chunk
+                if on_chunk is not None:
+                    # Live listeners get the bytes as they come, once they proved to be audio.
+                    unfed.append(chunk)
+                    if checked:
+                        for piece in unfed:
+                            on_chunk(piece)
+                        unfed.clear()
                 if len(pending) >= _WRITE_BATCH:
                     await asyncio.to_thread(fh.write, bytes(pending))
                     pending.clear()
             if not checked and check_head is not None:
                 check_head(head)
+            for piece in unfed if on_chunk is not None else ():
+                on_chunk(piece)
             await asyncio.to_thread(fh.write, bytes(pending))
     except BaseException:
         with contextlib.suppress(OSError):
@@ -248,6 +259,7 @@ class ApiClient:
         to_dir: Path | None = None,
         max_bytes: int = JSON_BODY_LIMIT,
         check_head: Callable[[bytes], None] | None = None,
+        on_chunk: Callable[[bytes], None] | None = None,
     ) -> Reply:
         """One logical call, retried as :func:`bot.providers.retry.may_retry` allows."""
         url = self.base_url + path
@@ -260,7 +272,12 @@ class ApiClient:
             if to_dir is None:
                 return Reply(resp.status, headers, await read_capped(resp, max_bytes))
             file, size, head = await stream_to_file(
-                resp, to_dir, service=self.display_name, max_bytes=max_bytes, check_head=check_head
+                resp,
+                to_dir,
+                service=self.display_name,
+                max_bytes=max_bytes,
+                check_head=check_head,
+                on_chunk=on_chunk,
             )
             return Reply(resp.status, headers, file=file, size=size, head=head)
 

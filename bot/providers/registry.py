@@ -5,6 +5,7 @@ from __future__ import annotations
 import aiohttp
 
 from bot.config import Settings
+from bot.live_audio import LiveAudioHub
 from bot.providers.aimlapi import AimlapiClient
 from bot.providers.base import Provider
 from bot.providers.elevenlabs import ElevenLabsClient
@@ -19,6 +20,7 @@ def build_providers(
     session: aiohttp.ClientSession,
     *,
     retry: RetryPolicy | None = None,
+    live: LiveAudioHub | None = None,
 ) -> dict[str, Provider]:
     """Both clients, keyed by service; a client without a key is present but disabled."""
     aimlapi = AimlapiClient(
@@ -42,5 +44,6 @@ def build_providers(
         pronunciation_dictionaries=settings.elevenlabs_pronunciation_dictionaries,
         zero_retention=settings.elevenlabs_zero_retention,
         ffmpeg_path=settings.ffmpeg_path,
+        live=live,
     )
     return {aimlapi.service: aimlapi, elevenlabs.service: elevenlabs}

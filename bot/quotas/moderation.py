@@ -218,6 +218,16 @@ class Moderation:
             for r in rows
         ]
 
+    async def latest_entry(
+        self, guild_id: int, actor_id: int | None, action: str, target: str
+    ) -> AuditEntry | None:
+        """The newest entry by this actor for this action and target: the one a change just
+        wrote (the services audit inside the change's own transaction and return no id)."""
+        for entry in await self.audit_log(guild_id, limit=10):
+            if (entry.actor_id, entry.action, entry.target) == (actor_id, action, target):
+                return entry
+        return None
+
     async def _audit(
         self,
         conn: aiosqlite.Connection,

@@ -137,6 +137,17 @@ def check_reservation(
     return caps
 
 
+# The amounts /quota set|role|server and the dashboard accept: -1 removes the setting.
+MAX_TOKENS = 10**12  # well inside Discord's integer option range (±2^53)
+
+
+def limit_from_amount(amount: int) -> int | None:
+    """An amount as moderators give it → the limit to store (``None`` = remove)."""
+    if not -1 <= amount <= MAX_TOKENS:
+        raise ValueError(f"an allowance is -1 (remove) or 0 to {MAX_TOKENS:,} tokens")
+    return None if amount == -1 else amount
+
+
 def _or(value: int | None, default: int) -> int:
     return default if value is None else int(value)
 

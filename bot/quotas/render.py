@@ -18,6 +18,7 @@ from bot.quotas.moderation import AuditEntry
 from bot.quotas.policy import LimitSetting
 
 _MARKDOWN = re.compile(r"([\\*_~`|\[\]])")
+_MARKUP = re.compile(r"\\([\\*_~`|\[\]])|`")
 
 # action → (label, what the before/after values mean)
 _ACTIONS: dict[str, tuple[str, str]] = {
@@ -33,6 +34,9 @@ _ACTIONS: dict[str, tuple[str, str]] = {
     "blocklist.remove": ("removed blocklist rule", "rule"),
     "settings.moderator_role": ("set moderator role", "role"),
     "settings.log_channel": ("set log channel", "channel"),
+    "settings.change": ("changed setting", "text"),  # bot/settings: values already in words
+    "settings.soundboard": ("set ➕ Soundboard", "switch"),
+    "soundboard.add": ("added soundboard sound", "sound"),
 }
 
 
@@ -79,6 +83,11 @@ def plain(text: str, limit: int = 100) -> str:
     return _MARKDOWN.sub(r"\\\1", text)
 
 
+def unmarked(text: str) -> str:
+    """Text written for Discord, for a web page: escapes undone, inline-code marks dropped."""
+    return _MARKUP.sub(lambda m: m.group(1) or "", text)
+
+
 def code(text: str, limit: int = 100) -> str:
     """Inline code; a backtick inside would end it early, so it is swapped for a look-alike."""
     text = text.replace("`", "ˋ")
@@ -97,6 +106,8 @@ def target_text(target: str) -> str:
     if kind == "guild":
         return "the server"
     if kind == "rule":
+        return code(value)
+    if kind == "setting":
         return code(value)
     return code(target)
 
@@ -142,6 +153,14 @@ def audit_value(action: str, value: Any) -> str:
         return "none" if value is None else f"<@&{value}>"
     if kind == "channel":
         return "none" if value is None else f"<#{value}>"
+    if kind == "text":
+        return "—" if value is None else plain(str(value), 120)
+    if kind == "switch":
+        return "—" if value is None else ("on" if value else "off")
+    if kind == "sound":
+        if not isinstance(value, dict):
+            return "—"
+        return f"{plain(str(value.get('name', '')), 32)} ({value.get('sound_id', '?')})"
     return "none" if value is None else code(str(value), 60)
 
 

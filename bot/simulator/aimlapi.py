@@ -129,6 +129,7 @@ class Job:
     completed_wall: float | None = None
     first_seen_completed_at: float | None = None  # first poll that reported it
     polls: int = 0
+    planned_s: float | None = None  # queued + generating drawn for this job (before speed)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -149,6 +150,7 @@ class Job:
                 "completed_wall",
                 "first_seen_completed_at",
                 "polls",
+                "planned_s",
             )
         }
 
@@ -237,14 +239,19 @@ class AimlapiService:
         )
 
     async def _run(self, job: Job, model: MusicModel) -> None:
-        timing = self.state.timings.for_model(job.model)
-        spec = AudioSpec(model.fmt, model.duration_s(job.params))  # type: ignore[arg-type]
+        timings = self.state.timings
+        requested = model.duration_s(job.params)
+        queued_s, generating_s = timings.for_model(job.model).phases(
+            requested, float(job.params.get("steps") or 0), timings.rng
+        )
+        job.planned_s = queued_s + generating_s
+        spec = AudioSpec(model.fmt, requested)  # type: ignore[arg-type]
         # Render while "queued/generating" so completion time is not inflated by ffmpeg.
         render = None if job.fail else asyncio.create_task(self.state.audio.get(spec))
         try:
-            await asyncio.sleep(self.state.scaled(timing.queued_s))
+            await asyncio.sleep(self.state.scaled(queued_s))
             job.status = "generating"
-            await asyncio.sleep(self.state.scaled(timing.generating_s))
+            await asyncio.sleep(self.state.scaled(generating_s))
             if render is None:
                 message = (job.fail.message if job.fail else None) or "Generation failed"
                 job.error = {"name": "GenerationError", "message": message}

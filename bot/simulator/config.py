@@ -7,6 +7,7 @@ the next request sees the new value.
 
 from __future__ import annotations
 
+import random
 import time
 from dataclasses import dataclass, field
 
@@ -16,35 +17,77 @@ DEFAULT_ELEVENLABS_KEY = "sim-xi-key"
 
 @dataclass(slots=True)
 class ModelTiming:
-    """How long an AI/ML API job stays ``queued`` and then ``generating`` (seconds)."""
+    """How long an AI/ML API job stays ``queued`` and then ``generating`` (seconds).
+
+    Generation grows with what was asked: ``generating_s`` is the base, plus
+    ``per_second_s`` for each second of audio requested and ``per_step_s`` for
+    each diffusion step (stable-audio). ``jitter`` spreads each job's whole
+    duration uniformly by ± that fraction (0.2 = ±20 %), drawn from the
+    ``Timings`` seeded generator. With the extra fields left at 0 a job takes
+    exactly ``queued_s + generating_s``, as before.
+    """
 
     queued_s: float
     generating_s: float
+    per_second_s: float = 0.0
+    per_step_s: float = 0.0
+    jitter: float = 0.0
 
     @property
     def total_s(self) -> float:
+        """The base duration (nothing requested, no jitter)."""
         return self.queued_s + self.generating_s
+
+    def expected_s(self, requested_s: float = 0.0, steps: float = 0.0) -> float:
+        """Mean duration of a job asking for ``requested_s`` of audio in ``steps`` steps."""
+        return self.total_s + self.per_second_s * requested_s + self.per_step_s * steps
+
+    def phases(self, requested_s: float, steps: float, rng: random.Random) -> tuple[float, float]:
+        """(queued, generating) seconds for one job, jitter applied to both."""
+        factor = 1.0 + rng.uniform(-self.jitter, self.jitter) if self.jitter else 1.0
+        generating = self.generating_s + self.per_second_s * requested_s + self.per_step_s * steps
+        return self.queued_s * factor, max(0.0, generating) * factor
 
 
 @dataclass(slots=True)
 class Timings:
     """Simulated latencies, all divided by the simulator's ``speed`` factor.
 
-    The defaults follow the providers' documented behaviour (stable-audio "50–60 s",
-    eleven_music "30–40 s"); ``Timings.fast()`` is what tests use.
+    The defaults follow the providers' documented behaviour (stable-audio "50–60 s"
+    at its default 30 s and 100 steps, eleven_music "usually under 30–40 s") and
+    grow with the requested length (and steps), ±20 % per job from a generator
+    seeded with ``seed``; ``Timings.fast()`` is what tests use.
     """
 
     models: dict[str, ModelTiming] = field(
         default_factory=lambda: {
-            "stable-audio": ModelTiming(queued_s=5.0, generating_s=50.0),
-            "elevenlabs/eleven_music": ModelTiming(queued_s=3.0, generating_s=30.0),
+            # 3 + 13 + 0.3 × 30 s + 0.3 × 100 steps = 55 s at the defaults.
+            "stable-audio": ModelTiming(
+                queued_s=3.0, generating_s=13.0, per_second_s=0.3, per_step_s=0.3, jitter=0.2
+            ),
+            # 3 + 24 + 0.15 × length: 28.5 s for 10 s of music, 72 s for 300 s.
+            "elevenlabs/eleven_music": ModelTiming(
+                queued_s=3.0, generating_s=24.0, per_second_s=0.15, jitter=0.2
+            ),
         }
     )
     default_model: ModelTiming = field(
-        default_factory=lambda: ModelTiming(queued_s=3.0, generating_s=30.0)
+        default_factory=lambda: ModelTiming(
+            queued_s=3.0, generating_s=24.0, per_second_s=0.15, jitter=0.2
+        )
     )
     tts_latency_s: float = 0.4  # time to first byte of a text-to-speech reply
     sfx_latency_s: float = 2.0  # sound effects are generated before the reply starts
+    # Seconds of generating per second of speech after the first byte. The /stream
+    # endpoint sends each piece as it is made (about real time, like ElevenLabs'
+    # multilingual models); the plain endpoint answers only once all of it is made.
+    tts_generation_ratio: float = 1.0
+
+    seed: int = 20261201  # the jitter's generator; same seed, same sequence of durations
+    rng: random.Random = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rng = random.Random(self.seed)
 
     def for_model(self, model: str) -> ModelTiming:
         return self.models.get(model, self.default_model)
@@ -58,6 +101,7 @@ class Timings:
             default_model=quick,
             tts_latency_s=0.0,
             sfx_latency_s=0.0,
+            tts_generation_ratio=0.0,
         )
 
 

@@ -20,6 +20,7 @@ from .elevenlabs_validation import Checker, OutputFormat, error, output_format, 
 from .responses import (
     MP3_HEAD,
     Handler,
+    current_fault,
     endpoint,
     read_json_object,
     request_id,
@@ -301,15 +302,11 @@ class ElevenLabsService:
                 "character-cost": str(cost),
                 **_concurrency(self.inflight, account),
             }
+            making_s = self.state.scaled(spec.duration_s * self.state.timings.tts_generation_ratio)
             if not stream:
+                await asyncio.sleep(making_s)  # the whole speech is made before the reply
                 return web.Response(body=data, headers=headers)
-            resp = web.StreamResponse(headers=headers)
-            resp.enable_chunked_encoding()
-            await resp.prepare(request)
-            for start in range(0, len(data), 16_384):
-                await resp.write(data[start : start + 16_384])
-            await resp.write_eof()
-            return resp
+            return await _paced_stream(request, headers, data, spec.duration_s, making_s)
         finally:
             self.inflight -= 1
 
@@ -370,6 +367,36 @@ class ElevenLabsService:
         except AudioUnavailable as exc:
             return web.Response(status=503, text=str(exc))
         return web.FileResponse(path, headers={"Content-Type": "audio/mpeg"})
+
+
+STREAM_PIECES_PER_S = 4  # pieces per second of speech, sent as the model makes them
+
+
+async def _paced_stream(
+    request: web.Request, headers: dict[str, str], data: bytes, speech_s: float, making_s: float
+) -> web.StreamResponse:
+    """Chunked reply: the first piece at once, the rest spread over ``making_s``."""
+    fault = current_fault.get()
+    breaks = fault is not None and fault.kind == "stream_break"
+    pieces = max(1, math.ceil(speech_s * STREAM_PIECES_PER_S), math.ceil(len(data) / 16_384))
+    size = max(1, math.ceil(len(data) / pieces))
+    pause = making_s / pieces  # the last piece lands ~making_s after the first
+    resp = web.StreamResponse(headers=headers)
+    resp.enable_chunked_encoding()
+    await resp.prepare(request)
+    try:
+        for n, start in enumerate(range(0, len(data), size)):
+            if breaks and start >= len(data) // 2:
+                if request.transport is not None:
+                    request.transport.abort()  # mid-body: no terminating chunk
+                return resp
+            if n and pause > 0:
+                await asyncio.sleep(pause)
+            await resp.write(data[start : start + size])
+        await resp.write_eof()
+    except ConnectionError:
+        pass  # the client stopped reading
+    return resp
 
 
 def _concurrency(current: int, account: ElevenLabsAccount) -> dict[str, str]:

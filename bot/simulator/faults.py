@@ -47,6 +47,10 @@ Kinds (status codes follow each provider's documented error bodies):
                       ``chunked=True`` omits Content-Length, False sends the true one.
                       For downloads the poll reply still claims the real file_size.
     not_audio         audio ops only: 200 with an HTML page instead of audio.
+    stream_break      tts only, on ``/stream``: the first half of the speech arrives at
+                      the usual pace, then the connection is aborted mid-body (the
+                      request is still charged, as it would be). The plain endpoint
+                      answers normally.
     stall             audio ops only: 200 with headers promising 64 KiB and the first
                       1 KiB of valid audio, then nothing for ``delay`` seconds (default
                       3600) with the connection open, then the connection is closed:
@@ -100,7 +104,7 @@ GENERIC_KINDS = frozenset(
     }
 )
 AUDIO_KINDS = frozenset({"oversize", "not_audio", "stall"})
-KINDS = GENERIC_KINDS | AUDIO_KINDS | {"job_error", "no_cost_headers"}
+KINDS = GENERIC_KINDS | AUDIO_KINDS | {"job_error", "no_cost_headers", "stream_break"}
 AIMLAPI_ONLY = frozenset({"free_tier_limit", "no_cost_headers"})
 AUDIO_OPS = frozenset({"download", "tts", "sfx"})
 MIB = 1024 * 1024
@@ -141,6 +145,10 @@ class Fault:
             raise ValueError("job_error applies to aimlapi submit only")
         if self.kind in AIMLAPI_ONLY and self.service != "aimlapi":
             raise ValueError(f"{self.kind} applies to service 'aimlapi' only")
+        if self.kind == "stream_break" and (
+            self.service not in ("elevenlabs", "any") or self.op not in ("tts", "any")
+        ):
+            raise ValueError("stream_break applies to elevenlabs tts only")
         if self.kind == "no_cost_headers" and self.op not in ("submit", "poll", "any"):
             raise ValueError("no_cost_headers applies to aimlapi submit/poll only")
         if self.kind in AUDIO_KINDS and self.op not in AUDIO_OPS | {"any"}:
@@ -161,6 +169,8 @@ class Fault:
             return op == "submit"
         if self.kind == "no_cost_headers":
             return op in ("submit", "poll")
+        if self.kind == "stream_break":
+            return op == "tts"
         if self.kind in AUDIO_KINDS:
             return op in AUDIO_OPS
         return True

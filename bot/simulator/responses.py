@@ -182,7 +182,7 @@ async def _apply_fault(
     kind = fault.kind
     if fault.effective_delay > 0 and kind != "stall":  # a stall waits mid-body instead
         await asyncio.sleep(fault.effective_delay)
-    if kind in ("hang", "job_error", "no_cost_headers"):
+    if kind in ("hang", "job_error", "no_cost_headers", "stream_break"):
         current_fault.set(fault)
         return None
     if kind == "connection_reset":

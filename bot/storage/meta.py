@@ -17,3 +17,13 @@ async def set_meta(db: Database, key: str, value: str) -> None:
         "updated_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')",
         (key, value),
     )
+
+
+async def set_meta_once(db: Database, key: str, value: str) -> str:
+    """Store ``value`` unless ``key`` already has one; returns the value that is kept."""
+    await db.execute(
+        "INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING", (key, value)
+    )
+    kept = await get_meta(db, key)
+    assert kept is not None
+    return kept

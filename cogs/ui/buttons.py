@@ -16,6 +16,7 @@ ACTIONS: dict[str, tuple[str, str, discord.ButtonStyle]] = {
     "play": ("Play", "▶️", discord.ButtonStyle.primary),
     "again": ("Again", "🔁", discord.ButtonStyle.secondary),
     "delete": ("Delete", "🗑️", discord.ButtonStyle.danger),
+    "soundboard": ("Soundboard", "➕", discord.ButtonStyle.secondary),
     "cancel": ("Cancel", "✖️", discord.ButtonStyle.secondary),
     "confirm": ("Run again", "✅", discord.ButtonStyle.success),
 }
@@ -29,7 +30,7 @@ class ButtonHandler(Protocol):
 
 class JobButton(
     discord.ui.DynamicItem[discord.ui.Button[Any]],
-    template=r"foley:(?P<action>play|again|delete|cancel|confirm):(?P<job>[a-z0-9]{4,16})",
+    template=r"foley:(?P<action>play|again|delete|cancel|confirm|soundboard):(?P<job>[a-z0-9]{4,16})",
 ):
     def __init__(self, action: str, job_id: str, *, label: str | None = None) -> None:
         text, emoji, style = ACTIONS[action]
@@ -55,13 +56,13 @@ class JobButton(
         return cls(match["action"], match["job"])
 
     async def callback(self, interaction: discord.Interaction) -> None:
-        handler = interaction.client.get_cog("ResultsCog")
+        handler = getattr(interaction.client, "job_buttons", None)
         if handler is None:
             await interaction.response.send_message(
                 "This button isn't available right now; try again in a moment.", ephemeral=True
             )
             return
-        await handler.handle_job_button(interaction, self.action, self.job_id)  # type: ignore[attr-defined]
+        await handler.handle_job_button(interaction, self.action, self.job_id)
 
 
 def job_view(job_id: str, *actions: str, confirm_label: str | None = None) -> discord.ui.View:
@@ -76,6 +77,14 @@ def pending_view(job_id: str) -> discord.ui.View:
     return job_view(job_id, "cancel")
 
 
-def result_view(job_id: str, *, playable: bool = True) -> discord.ui.View:
-    actions = ("play", "again", "delete") if playable else ("again", "delete")
+def result_view(job_id: str, *, playable: bool = True, soundboard: bool = False) -> discord.ui.View:
+    """▶ Play (voice loaded), 🔁 Again, ➕ Soundboard (unless the server turned it off), 🗑."""
+    actions = ("play",) if playable else ()
+    actions += ("again",) + (("soundboard",) if soundboard else ()) + ("delete",)
     return job_view(job_id, *actions)
+
+
+async def soundboard_offered(bot: Any, guild_id: int | None) -> bool:
+    """Whether results here get ➕ Soundboard (the cog is loaded and the server left it on)."""
+    soundboard = bot.soundboard
+    return guild_id is not None and soundboard is not None and await soundboard.offered(guild_id)

@@ -24,9 +24,16 @@ from typing import Any
 import discord
 
 from bot.generation import messages
-from bot.generation.uploads import prepare_upload
-from bot.jobs.models import DeliveryError, DeliveryResult, Job, JobState, JobUpdate
-from cogs.ui.buttons import pending_view, result_view
+from bot.generation.uploads import prepare_upload, upload_limit
+from bot.jobs.models import (
+    DeliveryError,
+    DeliveryResult,
+    Job,
+    JobState,
+    JobUpdate,
+    displayed_cost,
+)
+from cogs.ui.buttons import pending_view, result_view, soundboard_offered
 from cogs.ui.render import result_embed, status_text, upload_name
 
 log = logging.getLogger(__name__)
@@ -54,7 +61,6 @@ class _Shown:
 @dataclass
 class JobPresenter:
     bot: Any  # FoleyBot (typed loosely: cogs/ui must not import bot.client)
-    roles: dict[str, tuple[int, ...]] = field(default_factory=dict)
     _shown: dict[str, _Shown] = field(default_factory=dict)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
     _remove_listener: Any = None
@@ -70,7 +76,7 @@ class JobPresenter:
         return self.bot.services
 
     def attach(self) -> None:
-        self.services.deliverer = self.deliver
+        # deliver() itself is passed to services.start() by the bot (bot/client.py).
         self._remove_listener = self.services.engine.add_listener(self.on_update)
 
     async def close(self) -> None:
@@ -103,6 +109,10 @@ class JobPresenter:
                     raise
                 if "attachments" in fields:
                     fields["attachments"] = [_reopen(f) for f in fields["attachments"]]
+        if job.visibility == "private":
+            # An ephemeral message only lives behind its token: never edit or post
+            # in the channel instead (that would make a private result public).
+            raise LookupError(f"job {job.id}: its private reply can no longer be edited")
         channel = await self._channel(job)
         return await channel.get_partial_message(mid).edit(**fields)
 
@@ -116,9 +126,6 @@ class JobPresenter:
 
     # -- progress -------------------------------------------------------------------
     def on_update(self, update: JobUpdate) -> None:
-        if update.terminal:
-            # Nothing is shown or delivered for this job any more after this update.
-            self.roles.pop(update.job_id, None)
         if update.state is JobState.DELIVERED:
             self._shown.pop(update.job_id, None)
             self._locks.pop(update.job_id, None)
@@ -164,8 +171,15 @@ class JobPresenter:
             # A fresh read: the failure text needs the final error and refund.
             job = await self.services.engine.get(update.job_id)
             if job is not None and job.status_message_id is not None:
-                text = status_text(job, messages.failure_text(job))
-                await self.edit(job, content=text, view=None, embed=None)
+                text = status_text(job, messages.failure_text(job), self._cost(job))
+                try:
+                    await self.edit(job, content=text, view=None, embed=None)
+                except LookupError:
+                    if job.visibility != "private":
+                        raise
+                    # Its private reply is out of reach: tell the member directly.
+                    user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+                    await user.send(content=text)
             return
         # Queue moves and polls republish often; the row's prompt, message ids and
         # token do not change, so one read per job is enough.
@@ -174,7 +188,7 @@ class JobPresenter:
         job = shown.job
         if job is None or job.status_message_id is None:
             return
-        text = status_text(job, messages.state_line(update))
+        text = status_text(job, messages.state_line(update), self._cost(job))
         if text == shown.last_text:
             return
         shown.last_text, shown.last_at = text, time.monotonic()
@@ -194,18 +208,25 @@ class JobPresenter:
                 await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     async def _deliver_from(self, job: Job, path: Path, workdir: Path) -> DeliveryResult:
-        limit = self._upload_limit(job.guild_id)
+        guild = self.bot.get_guild(job.guild_id) if job.guild_id else None
+        limit = upload_limit(job.upload_limit, guild.filesize_limit if guild else None)
         upload = await prepare_upload(self.services.ffmpeg, path, limit, workdir)
         remaining = await self._remaining(job)
         embed = result_embed(job, self._cost(job), remaining, upload.note)
+        spoiler = job.visibility == "spoiler"
 
         def files() -> list[discord.File]:
             # discord.py closes files after each request, so every attempt gets fresh ones.
             if upload.path is None:
                 return []
-            return [discord.File(upload.path, filename=upload_name(job, upload.path))]
+            name = upload_name(job, upload.path)
+            return [discord.File(upload.path, filename=name, spoiler=spoiler)]
 
-        view = result_view(job.id, playable=self.bot.get_cog("VoiceCog") is not None)
+        view = result_view(
+            job.id,
+            playable=self.bot.voice is not None,
+            soundboard=await soundboard_offered(self.bot, job.guild_id),
+        )
         try:
             message = await self._publish_result(job, embed, files, view)
         except discord.HTTPException as exc:
@@ -223,6 +244,8 @@ class JobPresenter:
         if job.status_message_id is not None or job.result_message_id is not None:
             with contextlib.suppress(discord.NotFound, LookupError):
                 return await self.edit(job, content="", embed=embed, attachments=files(), view=view)
+        if job.visibility == "private":
+            return await self._direct_message(job, embed, files, view)
         # The status message is gone (deleted by someone): post anew, pinging only
         # the requester so they know where their result went.
         channel = await self._channel(job)
@@ -236,25 +259,30 @@ class JobPresenter:
             ),
         )
 
-    def _upload_limit(self, guild_id: int | None) -> int:
-        guild = self.bot.get_guild(guild_id) if guild_id else None
-        limit = guild.filesize_limit if guild is not None else 10 * 1024 * 1024
-        return min(limit, 25 * 1024 * 1024)  # a whole request is capped at 25 MiB
+    async def _direct_message(
+        self,
+        job: Job,
+        embed: discord.Embed,
+        files: Callable[[], list[discord.File]],
+        view: discord.ui.View,
+    ) -> discord.Message:
+        """A private result whose reply can't be edited any more goes to the member's DMs."""
+        user = self.bot.get_user(job.user_id) or await self.bot.fetch_user(job.user_id)
+        return await user.send(
+            content="Your private result is here: the reply in the channel had expired.",
+            embed=embed,
+            files=files(),
+            view=view,
+        )
 
     def _cost(self, job: Job) -> int:
-        if job.actual_tokens is not None:
-            return job.actual_tokens
-        if job.credits_reported is not None:
-            return self.services.pricing.actual_tokens(job.service, job.model, job.credits_reported)
-        return job.estimate_tokens
+        return displayed_cost(job, self.services.pricing.actual_tokens)
 
     async def _remaining(self, job: Job) -> int | None:
         if job.guild_id is None:
             return None
         try:
-            usage = await self.services.ledger.usage(
-                job.guild_id, job.user_id, self.roles.get(job.id, ())
-            )
+            usage = await self.services.ledger.usage(job.guild_id, job.user_id, job.role_ids)
         except Exception:  # the embed is still useful without it
             log.exception("could not read usage for job %s", job.id)
             return None

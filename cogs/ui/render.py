@@ -30,10 +30,11 @@ def prompt_of(job: Job) -> str:
     return messages.prompt_text(job.params)
 
 
-def status_text(job: Job, line: str) -> str:
+def status_text(job: Job, line: str, cost: int) -> str:
+    """``cost``: what ``bot.jobs.models.displayed_cost`` says (the estimate until known)."""
     header = (
         f"**{messages.KIND_TITLES[job.kind]}** · {describe(job.request)} · "
-        f"≈{messages.tokens(job.estimate_tokens)} · job `{job.id}`"
+        f"≈{messages.tokens(cost)} · job `{job.id}`"
     )
     body = [header, f"> {safe_prompt(prompt_of(job))}"]
     if line:

@@ -89,6 +89,7 @@ async def test_check_names_the_voice_picked_from_a_fresh_account(
     env = bot_env(fake_discord.env(), tmp_path / "data", **provider_env(simulator))
     code, out = await run_check(env, tmp_path)
     assert code == 0, out
+    assert " INFO " not in out, "the report is the output: no log lines in between"
     assert check_line(out, "ElevenLabs voice") == (
         "OK ElevenLabs voice Sim Cloned Narrator (simClonedVoice000001): "
         "the account's own cloned voice (owned voices come first)"

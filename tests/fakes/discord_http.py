@@ -15,6 +15,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl
 
 from aiohttp import BodyPartReader, web
 from aiohttp.typedefs import Middleware
@@ -44,6 +45,7 @@ def no_content() -> web.Response:
 class Body:
     json: Any = None
     uploads: list[Upload] = field(default_factory=list)
+    form: dict[str, str] = field(default_factory=dict)  # x-www-form-urlencoded (OAuth2 token)
 
     @property
     def dict(self) -> dict[str, Any]:
@@ -73,10 +75,13 @@ async def parse_body(request: web.Request) -> Body:
                 )
         return body
     raw = await request.read()
+    if request.content_type == "application/x-www-form-urlencoded":
+        return Body(form=dict(parse_qsl(raw.decode())))
     return Body(json=json.loads(raw) if raw.strip() else None)
 
 
 BODY_KEY = web.RequestKey("fake_body", Body)
+BEARER_PATHS = ("/users/@me", "/users/@me/guilds")
 
 
 def body_of(request: web.Request) -> Body:
@@ -111,7 +116,9 @@ def make_middleware(store: DiscordStore, no_auth_prefixes: tuple[str, ...]) -> M
             request[BODY_KEY] = body
             if known and not path.startswith(no_auth_prefixes):
                 auth = request.headers.get("Authorization", "")
-                if auth != f"Bot {store.token}":
+                # OAuth2 Bearer tokens (checked by the handler) only where Discord takes them.
+                bearer = auth.startswith("Bearer ") and path in BEARER_PATHS
+                if auth != f"Bot {store.token}" and not bearer:
                     raise ApiError(401, 0, "401: Unauthorized")
             fault = store.rest_faults.take(request.method, path, bool(body.uploads))
             if fault is not None:

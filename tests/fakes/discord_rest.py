@@ -8,7 +8,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from .discord_http import API_PREFIX, body_of, json_reply, no_content, snowflake_arg
+from .discord_http import API_PREFIX, Body, body_of, json_reply, no_content, snowflake_arg
+from .discord_oauth import OAuthRoutes
 from .discord_state import ChannelType, FakeChannel, FakeGuild, Json, MessageFlag, Perm
 from .discord_store import ApiError, DiscordStore, invalid_form
 
@@ -67,7 +68,11 @@ class RestRoutes:
         p = API_PREFIX
         r = app.router
         r.add_get(p + "/users/@me", self.me)
+        r.add_get(p + "/users/@me/guilds", self.my_guilds)
+        self.oauth = OAuthRoutes(self.store, self.store.oauth)
+        self.oauth.register(app)
         r.add_get(p + "/users/{user_id}", self.get_user)
+        r.add_post(p + "/users/@me/channels", self.open_dm)
         r.add_get(p + "/oauth2/applications/@me", self.application)
         r.add_get(p + "/applications/@me", self.application)
         r.add_get(p + "/gateway", self.gateway)
@@ -94,16 +99,39 @@ class RestRoutes:
 
     # -- identity --------------------------------------------------------------------------
 
+    def _caller(self, request: web.Request, scope: str) -> int:
+        """The bot, or the user an OAuth2 Bearer token (with ``scope``) stands for."""
+        auth = request.headers.get("Authorization", "")
+        if not auth.startswith("Bearer "):
+            return self.store.bot.id
+        user = self.oauth.bearer_user(auth, scope)
+        if user is None:
+            raise ApiError(401, 0, "401: Unauthorized")
+        return user
+
     async def me(self, request: web.Request) -> web.Response:
-        return json_reply(
-            {**self.store.bot.payload(), "verified": True, "flags": 0, "mfa_enabled": False}
-        )
+        user = self.store.users[self._caller(request, "identify")]
+        return json_reply({**user.payload(), "verified": True, "flags": 0, "mfa_enabled": False})
+
+    async def my_guilds(self, request: web.Request) -> web.Response:
+        return json_reply(self.oauth.guilds_of(self._caller(request, "guilds")))
 
     async def get_user(self, request: web.Request) -> web.Response:
         user = self.store.users.get(snowflake_arg(request, "user_id"))
         if user is None:
             raise ApiError(404, 10013, "Unknown User")
         return json_reply(user.payload())
+
+    async def open_dm(self, request: web.Request) -> web.Response:
+        """POST /users/@me/channels {recipient_id}: the DM channel with that user."""
+        user = self.store.users.get(int(body_of(request).dict.get("recipient_id") or 0))
+        if user is None:
+            raise invalid_form("recipient_id", "Unknown user")
+        channel_id = self.store.dm_channel(user.id)
+        return json_reply(
+            {"id": str(channel_id), "type": 1, "last_message_id": None, "flags": 0,
+             "recipients": [user.payload()]}
+        )  # fmt: skip
 
     async def application(self, request: web.Request) -> web.Response:
         store = self.store
@@ -224,17 +252,31 @@ class RestRoutes:
 
     async def create_message(self, request: web.Request) -> web.Response:
         body = body_of(request)
+        recipient = self.store.dm_channels.get(snowflake_arg(request, "channel_id"))
+        if recipient is not None:
+            return self._direct_message(recipient, body)
         need = Perm.VIEW_CHANNEL | Perm.SEND_MESSAGES
         channel = self._channel(request, need | (Perm.ATTACH_FILES if body.uploads else 0))
         if channel.type not in ChannelType.MESSAGEABLE:
             raise ApiError(400, 50008, "Cannot send messages in a non-text channel")
+        return self._post(channel.id, body)
+
+    def _post(self, channel_id: int, body: Body) -> web.Response:
+        """The one message-creating path, for guild channels and DMs alike."""
         data = dict(body.dict)
         if data.get("flags") is not None:
             data["flags"] = int(data["flags"]) & ~MessageFlag.EPHEMERAL
-        msg = self.store.new_message(channel.id, self.store.bot)
+        msg = self.store.new_message(channel_id, self.store.bot)
         self.store.apply_body(msg, data, body.uploads, creating=True)
         self.store.store_message(msg, "POST /channels/{channel_id}/messages")
         return json_reply(msg.payload())
+
+    def _direct_message(self, recipient: int, body: Body) -> web.Response:
+        # Discord lets a bot DM a member of a server they share unless they closed DMs.
+        shares = any(recipient in g.members for g in self.store.guilds.values())
+        if not shares or recipient in self.store.dms_closed:
+            raise ApiError(403, 50007, "Cannot send messages to this user")
+        return self._post(self.store.dm_channel(recipient), body)
 
     def _visible_message(self, request: web.Request, need: int) -> tuple[FakeChannel, int]:
         channel = self._channel(request, need)
@@ -299,7 +341,7 @@ class RestRoutes:
 
     async def cdn(self, request: web.Request) -> web.Response:
         att = self.store.find_attachment(snowflake_arg(request, "attachment_id"))
-        if att is None or att.filename != request.match_info["filename"]:
+        if att is None or att.expired or att.filename != request.match_info["filename"]:
             return web.Response(status=404, text="Not Found")
         return web.Response(
             body=att.data, content_type=att.content_type or "application/octet-stream"

@@ -51,6 +51,7 @@ from .discord_interactions import (
     modal_submit_data,
 )
 from .discord_rest import RestRoutes
+from .discord_soundboard import SoundboardRoutes
 from .discord_state import GatewayRecord, Json, VoiceState
 from .discord_store import DiscordStore
 from .discord_webhooks import WebhookRoutes
@@ -99,10 +100,11 @@ class FakeDiscord(DiscordStore):
     async def start(self) -> None:
         app = web.Application(
             client_max_size=256 * 1024 * 1024,
-            middlewares=[make_middleware(self, ("/interactions/", "/webhooks/"))],
+            middlewares=[make_middleware(self, ("/interactions/", "/webhooks/", "/oauth2/token"))],
         )
         RestRoutes(self, lambda: self.gateway.url).register(app)
         WebhookRoutes(self).register(app)
+        SoundboardRoutes(self).register(app)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/gateway/", self.gateway.handle)
         app.router.add_route("*", API_PREFIX + "/{unknown_tail:.*}", unknown_route)

@@ -39,6 +39,8 @@ class Perm:
     USE_VAD = 1 << 25
     CHANGE_NICKNAME = 1 << 26
     USE_APPLICATION_COMMANDS = 1 << 31
+    USE_SOUNDBOARD = 1 << 42
+    CREATE_EXPRESSIONS = 1 << 43
     ALL = (1 << 53) - 1
 
     EVERYONE_DEFAULT = (
@@ -65,6 +67,7 @@ class Perm:
         | CONNECT
         | SPEAK
         | USE_APPLICATION_COMMANDS
+        | CREATE_EXPRESSIONS  # README's invite: soundboard sounds from results
     )
 
 
@@ -258,6 +261,34 @@ class VoiceState:
 
 
 @dataclass
+class FakeSound:
+    """A guild soundboard sound, with the decoded upload and the audit-log reason."""
+
+    id: int
+    guild_id: int
+    name: str
+    volume: float
+    emoji_name: str | None
+    data: bytes
+    mime: str
+    user: FakeUser
+    reason: str | None
+
+    def payload(self) -> Json:
+        return {
+            "sound_id": str(self.id),
+            "guild_id": str(self.guild_id),
+            "name": self.name,
+            "volume": self.volume,
+            "emoji_id": None,
+            "emoji_name": self.emoji_name,
+            "available": True,
+            "user_id": str(self.user.id),
+            "user": self.user.payload(),
+        }
+
+
+@dataclass
 class FakeGuild:
     id: int
     name: str
@@ -268,6 +299,7 @@ class FakeGuild:
     channels: dict[int, FakeChannel] = field(default_factory=dict)
     members: dict[int, FakeMember] = field(default_factory=dict)
     voice_states: dict[int, VoiceState] = field(default_factory=dict)
+    soundboard: list[FakeSound] = field(default_factory=list)
 
     @property
     def upload_limit(self) -> int:
@@ -378,6 +410,7 @@ class FakeAttachment:
     content_type: str | None = None
     description: str | None = None
     ephemeral: bool = False
+    expired: bool = False  # the CDN answers 404 (signed attachment links expire)
 
     @property
     def size(self) -> int:
@@ -537,3 +570,13 @@ class GatewayRecord:
     event: str | None
     session_id: str | None
     at: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class OAuthState:
+    """The fake's OAuth2 side (served by discord_oauth.py)."""
+
+    client_secret: str = "fake-oauth-secret"
+    signed_in: int | None = None  # the user the browser is signed in to Discord as
+    codes: dict[str, tuple[int, str, str]] = field(default_factory=dict)  # code → user, uri, scope
+    tokens: dict[str, tuple[int, str]] = field(default_factory=dict)  # bearer → user, scope

@@ -25,6 +25,7 @@ from .discord_state import (
     FakeUser,
     Json,
     MessageFlag,
+    OAuthState,
     Overwrite,
     Perm,
     RecordedRequest,
@@ -126,6 +127,11 @@ class DiscordStore:
         self.callback_deadline: float | None = 3.0
         self.base_url = ""  # http://127.0.0.1:PORT, set once the server listens
         self.changes = Notifier()
+        # Direct messages: DM channel id → the user it is with; users who closed DMs
+        # from server members (Discord answers 50007 to the bot).
+        self.dm_channels: dict[int, int] = {}
+        self.dms_closed: set[int] = set()
+        self.oauth = OAuthState()  # "Sign in with Discord": see discord_oauth.py
 
     # -- building the world ----------------------------------------------------------------
 
@@ -232,6 +238,20 @@ class DiscordStore:
         if channel is None:
             raise ApiError(404, 10003, "Unknown Channel")
         return channel
+
+    def dm_channel(self, user_id: int) -> int:
+        """The DM channel between the bot and ``user_id`` (created once, like Discord's)."""
+        for channel_id, recipient in self.dm_channels.items():
+            if recipient == user_id:
+                return channel_id
+        channel_id = self.snowflake()
+        self.dm_channels[channel_id] = user_id
+        return channel_id
+
+    def direct_messages(self, user_id: int) -> list[FakeMessage]:
+        """What the bot sent ``user_id`` by direct message."""
+        ids = {c for c, u in self.dm_channels.items() if u == user_id}
+        return [m for m in self.messages.values() if m.channel_id in ids and not m.deleted]
 
     def guild(self, guild_id: int) -> FakeGuild:
         if guild_id not in self.guilds:

@@ -17,7 +17,7 @@ import aiohttp
 from bot.config import Settings
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import DeliveryError, DeliveryResult, EngineOptions, Job, JobSpec, JobState
-from bot.jobs.polling import PollPolicy
+from bot.jobs.polling import PollPolicy, Prior, default_prior
 from bot.providers.base import GenerationRequest, JobKind
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
@@ -121,6 +121,7 @@ class Harness:
         *,
         options: EngineOptions = FAST_OPTIONS,
         policy: PollPolicy = FAST_POLICY,
+        prior: Prior = default_prior,
         start: bool = True,
         **overrides: Any,
     ) -> Harness:
@@ -133,7 +134,7 @@ class Harness:
         recorder = DeliveryRecorder()
         engine = JobEngine(
             db, providers, settings, ledger, recorder, pricing.actual_tokens,
-            options=options, poll_policy=policy,
+            options=options, poll_policy=policy, poll_prior=prior,
         )  # fmt: skip
         harness = cls(settings, db, ledger, session, engine, recorder)
         if start:

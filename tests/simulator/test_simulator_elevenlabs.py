@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from bot import audio
-from bot.simulator import Simulator
+from bot.simulator import Fault, Simulator
 
 from .helpers import RACHEL, XI
 
@@ -380,3 +380,37 @@ async def test_control_route_switches_to_a_fresh_account_and_flags_keys(
     for bad in ({"premade_voices": "no"}, {"unusual_activity_keys": "k"}, {"tier": True}):
         async with http.patch(url, json=bad) as resp:
             assert resp.status == 400
+
+
+async def test_tts_stream_paces_pieces_about_real_time(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    """First audio after the latency, then pieces spread over the speech's duration."""
+    simulator.state.timings.tts_latency_s = 0.05
+    simulator.state.timings.tts_generation_ratio = 0.2  # 2 s of speech over ~0.4 s
+    loop = asyncio.get_running_loop()
+    url = f"{simulator.base_url}/v1/text-to-speech/{RACHEL}/stream"
+    started = loop.time()
+    arrivals: list[float] = []
+    async with http.post(url, json={"text": "x" * 30}, headers=XI) as resp:
+        assert resp.status == 200
+        async for _chunk in resp.content.iter_any():
+            arrivals.append(loop.time() - started)
+    assert len(arrivals) >= 4  # several pieces, not one body
+    assert arrivals[0] < arrivals[-1] - 0.2  # the first came well before the last
+
+
+async def test_stream_break_fault_cuts_the_body_midway(
+    simulator: Simulator, http: aiohttp.ClientSession
+) -> None:
+    simulator.faults.add(Fault(service="elevenlabs", op="tts", kind="stream_break", times=1))
+    url = f"{simulator.base_url}/v1/text-to-speech/{RACHEL}/stream"
+    got = bytearray()
+    with pytest.raises(aiohttp.ClientPayloadError):
+        async with http.post(url, json={"text": "x" * 60}, headers=XI) as resp:
+            assert resp.status == 200
+            async for chunk in resp.content.iter_any():
+                got += chunk
+    assert audio.sniff_audio(bytes(got[:16])) == "mp3"  # real audio came first
+    _, _, whole = await tts(http, simulator, {"text": "x" * 60}, stream=True)
+    assert 0 < len(got) < len(whole)

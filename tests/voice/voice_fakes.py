@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,11 +58,20 @@ class FakeVoiceClient:
         self._after = after
 
     def is_playing(self) -> bool:
-        return self._after is not None
+        return self._after is not None and not self.paused
+
+    paused = False
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused = False
 
     def finish(self, error: Exception | None = None) -> None:
         """The track ended (or failed): call ``after`` from a separate thread."""
         after, self._after = self._after, None
+        self.paused = False  # discord.py starts each track with a fresh, unpaused player
         if after is not None:
             thread = threading.Thread(target=after, args=(error,), name="fake-audio-player")
             thread.start()
@@ -115,3 +125,51 @@ async def until(check: Callable[[], object], timeout: float = 3.0, what: str = "
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError(f"timed out waiting for {what or check}")
         await asyncio.sleep(0.01)
+
+
+class FramePumpVoiceClient(FakeVoiceClient):
+    """Like discord.py's AudioPlayer: a thread reads 20 ms frames from the source
+    (``source.read()``) until it returns b"", then calls ``after`` — so a real
+    ``FFmpegOpusAudio`` runs end to end, only the UDP send is missing."""
+
+    def __init__(self, channel: Any) -> None:
+        super().__init__(channel)
+        self.frames = 0
+        self.first_frame_at: float | None = None  # time.monotonic()
+        self._halt = threading.Event()
+
+    def play(self, source: Any, *, after: Callable[[Exception | None], Any]) -> None:
+        super().play(source, after=after)
+        self._halt.clear()
+        threading.Thread(target=self._pump, args=(source,), name="fake-audio-pump").start()
+
+    def _pump(self, source: Any) -> None:
+        error: Exception | None = None
+        try:
+            while not self._halt.is_set():
+                frame = source.read()
+                if not frame:
+                    break
+                if self.first_frame_at is None:
+                    self.first_frame_at = time.monotonic()
+                self.frames += 1
+        except Exception as exc:  # discord.py hands a source error to ``after``
+            error = exc
+        finally:
+            source.cleanup()
+        if not self._halt.is_set():
+            self.finish(error)
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.finish()
+
+
+@dataclass
+class PumpTransport(FakeTransport):
+    """Connector handing out :class:`FramePumpVoiceClient`s (the cog keeps its real sources)."""
+
+    async def connect(self, channel: Any) -> FakeVoiceClient:
+        client = FramePumpVoiceClient(channel)
+        self.clients.append(client)
+        return client

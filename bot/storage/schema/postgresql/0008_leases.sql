@@ -1,4 +1,4 @@
--- PostgreSQL twin of ../0006_leases.sql (comments live there).
+-- PostgreSQL twin of ../0008_leases.sql (comments live there).
 ALTER TABLE jobs ADD COLUMN lease_owner TEXT;
 ALTER TABLE jobs ADD COLUMN lease_expires_at DOUBLE PRECISION;
 

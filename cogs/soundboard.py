@@ -1,0 +1,207 @@
+"""➕ Soundboard under results, its modal, and ``/settings soundboard enabled:<bool>``.
+
+The clip is made by :mod:`bot.soundboard`; this module checks who may press the
+button, talks to Discord (``Guild.create_soundboard_sound``) and audits the action
+like a moderator action (audit log entry + the server's log channel).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import discord
+from discord.ext import commands
+
+from bot.client import FoleyBot, send_ephemeral
+from bot.errors import UserError, describe_error
+from bot.soundboard import SoundboardSwitch, SoundForm, make_clip, parse_form
+from bot.voice_queue import PlaybackError, discard_file, fetch_to_temp, job_title
+from cogs.checks import is_moderator
+from cogs.quota_views import announce_done, post_action
+
+log = logging.getLogger(__name__)
+
+MAX_SOUNDS = 30045  # Discord: "Maximum number of soundboard sounds reached"
+TURNED_OFF = "Soundboard sounds from results are turned off on this server."
+
+
+class SoundModal(discord.ui.Modal, title="Add to the soundboard"):
+    """Name (2–32), emoji (optional), volume (percent), start second."""
+
+    def __init__(self, cog: SoundboardCog, job: Any, default_name: str) -> None:
+        super().__init__(timeout=600)
+        self.cog, self.job = cog, job
+        self.name = discord.ui.TextInput(
+            label="Name", custom_id="name", min_length=2, max_length=32, default=default_name
+        )
+        self.emoji = discord.ui.TextInput(
+            label="Emoji (optional)", custom_id="emoji", required=False, max_length=8
+        )
+        self.volume = discord.ui.TextInput(
+            label="Volume (0–100 %)",
+            custom_id="volume",
+            required=False,
+            default="100",
+            max_length=5,
+        )
+        self.start = discord.ui.TextInput(
+            label="Start at second", custom_id="start", required=False, default="0", max_length=8
+        )
+        for item in (self.name, self.emoji, self.volume, self.start):
+            self.add_item(item)
+
+    async def on_submit(self, interaction: discord.Interaction) -> None:
+        try:
+            form = parse_form(
+                self.name.value, self.emoji.value, self.volume.value, self.start.value
+            )
+            await interaction.response.defer(ephemeral=True, thinking=True)
+            text = await self.cog.create(interaction, self.job, form)
+        except Exception as exc:
+            text = describe_error(exc, context="soundboard").message
+        await send_ephemeral(interaction, text)
+
+
+class SoundboardCog(commands.Cog):
+    def __init__(self, bot: FoleyBot) -> None:
+        self.bot = bot
+        self.switch = SoundboardSwitch(bot.services.db)
+
+    async def cog_load(self) -> None:
+        self.bot.soundboard = self
+
+    async def cog_unload(self) -> None:
+        self.bot.soundboard = None
+
+    async def offered(self, guild_id: int) -> bool:
+        try:
+            return await self.switch.enabled(guild_id)
+        except Exception:
+            log.warning("guild %s: soundboard switch unreadable", guild_id, exc_info=True)
+            return False
+
+    # -- the button -----------------------------------------------------------------------
+    async def open_form(self, interaction: discord.Interaction, job: Any) -> None:
+        """Checks in the order a member can act on them, then the modal."""
+        guild_id = interaction.guild_id
+        if guild_id is None or not await self.switch.enabled(guild_id):
+            raise UserError(TURNED_OFF)
+        moderator = await is_moderator(interaction, self.bot.services)
+        if interaction.user.id != job.user_id and not moderator:
+            raise UserError(
+                "Only the person who made this or a moderator can add it to the soundboard."
+            )
+        if not interaction.permissions.create_expressions:
+            raise UserError(
+                "You need the Create Expressions permission on this server to add "
+                "soundboard sounds."
+            )
+        if not interaction.app_permissions.create_expressions:
+            raise UserError(
+                "I need the Create Expressions permission to add soundboard sounds; "
+                "ask a server admin to grant it to Foley."
+            )
+        default = job_title(job, 32)[:32]
+        default = default if len(default) >= 2 else f"foley {job.id}"[:32]
+        await interaction.response.send_modal(SoundModal(self, job, default))
+
+    async def create(self, interaction: discord.Interaction, job: Any, form: SoundForm) -> str:
+        guild, member = interaction.guild, interaction.user
+        if guild is None:
+            raise UserError("Soundboard sounds only exist on servers.")
+        ffmpeg = self.bot.services.ffmpeg
+        if ffmpeg is None:
+            log.error("soundboard: ffmpeg not found: install it or set FFMPEG_PATH")
+            raise UserError("I can't cut sounds: ffmpeg is not installed on the bot's host.")
+        with tempfile.TemporaryDirectory(prefix="foley-sound-") as tmp:
+            src, fetched = await self._source(interaction, job)
+            try:
+                clip = await make_clip(ffmpeg, src, form.start_s, Path(tmp))
+            finally:
+                if fetched:
+                    discard_file(src)
+        reason = f"Foley: {member} ({member.id}) from job {job.id}"
+        try:
+            sound = await guild.create_soundboard_sound(
+                name=form.name, sound=clip, volume=form.volume, emoji=form.emoji, reason=reason
+            )
+        except discord.Forbidden:
+            log.warning("guild %s: soundboard refused: missing Create Expressions", guild.id)
+            return (
+                "Discord says I may not add soundboard sounds here; a server admin needs to "
+                "give Foley the Create Expressions permission."
+            )
+        except discord.HTTPException as exc:
+            log.warning("guild %s: soundboard sound refused: %s", guild.id, exc)
+            if exc.code == MAX_SOUNDS:
+                return (
+                    "This server's soundboard is full. Remove a sound (or boost the server "
+                    "for more slots), then try again."
+                )
+            return f"Discord refused this sound: {exc.text or exc.status}. Try another clip."
+        log.info(
+            "guild %s: soundboard sound %s %r added by %s from job %s",
+            guild.id, sound.id, form.name, member.id, job.id,
+        )  # fmt: skip
+        target = f"job:{job.id}"
+        await self.bot.services.moderation.audit(
+            guild.id,
+            member.id,
+            "soundboard.add",
+            target,
+            None,
+            {"sound_id": str(sound.id), "name": form.name, "volume": form.volume},
+        )
+        try:
+            await post_action(self.bot, guild.id, member.id, "soundboard.add", target)
+        except Exception:  # the sound exists; a log-channel hiccup must not hide that
+            log.warning("guild %s: soundboard log entry not posted", guild.id, exc_info=True)
+        return f"➕ Added **{discord.utils.escape_markdown(form.name)}** to the soundboard."
+
+    async def _source(self, interaction: discord.Interaction, job: Any) -> tuple[Path, bool]:
+        """The result's audio: the local file, else the posted copy (fetched: True)."""
+        path = job.output
+        if path is not None and await asyncio.to_thread(path.is_file):
+            return path, False
+        message = interaction.message  # the result message the button sits under
+        if message is not None and message.attachments:
+            try:
+                fetched = await fetch_to_temp(
+                    self.bot.services.session,
+                    message.attachments[0].url,
+                    max_bytes=self.bot.settings.max_download_bytes,
+                )
+            except PlaybackError as exc:
+                log.warning("job %s: soundboard source unavailable: %s", job.id, exc.reason)
+                raise UserError(f"I couldn't get this result's audio: {exc.reason}.") from exc
+            return fetched, True
+        raise UserError("This result's audio is no longer stored, so I can't cut a sound from it.")
+
+    # -- /settings soundboard (declared in cogs/settings.py, which owns /settings) -----
+    async def set_switch(self, interaction: discord.Interaction, enabled: bool) -> None:
+        guild_id = interaction.guild_id or 0
+        before = await self.switch.set_enabled(guild_id, enabled)
+        await self.bot.services.moderation.audit(
+            guild_id,
+            interaction.user.id,
+            "settings.soundboard",
+            f"guild:{guild_id}",
+            before,
+            enabled,
+        )
+        state = "on" if enabled else "off"
+        await announce_done(
+            self.bot,
+            interaction,
+            f"➕ Soundboard under results: {state}.",
+            "settings.soundboard",
+            f"guild:{guild_id}",
+        )
+
+
+async def setup(bot: FoleyBot) -> None:
+    await bot.add_cog(SoundboardCog(bot))
