@@ -42,6 +42,7 @@ from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
 from bot.quotas.calibration import Calibration, LearningSettlement
 from bot.reconcile import Reconciler, ReconcileTask
 from bot.settings import SettingsService
+from bot.settings.notices import share_settings
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,7 @@ class Services:
                 return None  # cannot check now: keep the id; /say reports a wrong one
 
         server_settings = SettingsService(db, voice_ids=voice_ids)
+        share_settings(db.bus(), server_settings.store)
         generation = GenerationService(
             settings, providers, breakers, pricing, ledger, moderation, engine, calibration,
             server_settings,
