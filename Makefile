@@ -49,6 +49,7 @@ bench: $(DEV)
 	$(BIN)/python -m bench.jobs_bench
 	$(BIN)/python -m bench.poll_bench
 	$(BIN)/python bench/dispatch_bench.py
+	$(BIN)/python -m bench.scale_bench
 	$(BIN)/python -m bench.voice_bench
 
 clean:

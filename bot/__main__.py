@@ -2,8 +2,8 @@
 
 ``python -m bot`` (or ``foley``) with no verb runs the bot. Other verbs:
 ``check``, ``sync``, ``generate``, ``backup``, ``usage``, ``reconcile``,
-``dashboard-link``. Nothing happens at import time: settings are read, resources
-opened and the bot built only inside :func:`main`.
+``dashboard-link``, ``migrate-db``. Nothing happens at import time: settings are read,
+resources opened and the bot built only inside :func:`main`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ log = logging.getLogger("bot")
 
 # Verbs that work without a bot token: they never connect to Discord, or (check)
 # report the missing token as one finding among the others.
-_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile", "dashboard-link"}
+_TOKENLESS = {"generate", "backup", "usage", "check", "reconcile", "dashboard-link", "migrate-db"}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -66,10 +66,23 @@ def _parser() -> argparse.ArgumentParser:
     backup = verbs.add_parser(
         "backup",
         help="online backup of the database",
-        description="Copy the database while the bot runs (SQLite online backup).",
+        description="Copy the database while the bot runs (SQLite online backup; "
+        "pg_dump when DATABASE_URL is set).",
     )
     backup.add_argument(
         "--out", required=True, type=Path, metavar="PATH", help="backup file to write (required)"
+    )
+    move = verbs.add_parser(
+        "migrate-db",
+        help="copy a stopped SQLite install into an empty PostgreSQL database",
+        description="Copy every table of DATABASE_PATH (stop the bot first) into an empty "
+        "PostgreSQL database and verify row counts, ledger sums and running totals.",
+    )
+    move.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="postgresql://user:password@host:port/db (required)",
     )
     add_usage(verbs)
     add_dashboard(verbs)
@@ -126,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         from bot.storage.backup import run_backup
 
         runner = lambda: run_backup(settings, args.out)  # noqa: E731
+    elif verb == "migrate-db":
+        from bot.storage.migrate_db import run_migrate_db
+
+        runner = lambda: run_migrate_db(settings.database_path, args.to)  # noqa: E731
     elif verb == "reconcile":
         from bot.cli_reconcile import run_reconcile
 

@@ -46,7 +46,32 @@ class CheckLine:
     detail: str
 
 
+async def _postgres(url: str) -> CheckLine:
+    """Read-only: connect, read the schema version; never create or migrate."""
+    from bot.storage.pg import PgDatabase, safe_url
+
+    shown = safe_url(url)
+    try:
+        db = await PgDatabase.open(url, migrate=False, max_size=1)
+    except StorageError as exc:
+        return CheckLine("FAIL", "database", str(exc))
+    try:
+        version = await db.version()
+    finally:
+        await db.close()
+    latest = latest_version()
+    if version > latest:
+        return CheckLine("FAIL", "database", f"{shown} is schema v{version}, newer than this "
+                         f"Foley (v{latest}): upgrade Foley")  # fmt: skip
+    if version < latest:
+        return CheckLine("WARN", "database", f"{shown} schema v{version}/{latest}: migration "
+                         "pending, run applies it at start")  # fmt: skip
+    return CheckLine("OK", "database", f"{shown} (PostgreSQL) schema v{version}/{latest}")
+
+
 async def _database(settings: Settings) -> CheckLine:
+    if settings.database_url:
+        return await _postgres(settings.database_url)
     path = settings.database_path
     if not path.exists():
         return CheckLine("OK", "database", f"{path} does not exist yet: run creates it")
@@ -171,8 +196,8 @@ async def _last_elevenlabs_job(settings: Settings) -> list[CheckLine]:
     """Some account states (the free tier disabled for the key) only show on generation."""
     from bot.providers.errors import OPERATOR_HINTS
 
-    if not settings.database_path.exists():
-        return []
+    if settings.database_url or not settings.database_path.exists():
+        return []  # (PostgreSQL: not looked at yet)
     try:  # read-only, like the database line: check never writes
         row = await last_finished_job(settings.database_path, "elevenlabs")
     except StorageError:

@@ -16,7 +16,7 @@ from typing import Any
 from bot.config import Settings
 from bot.dashboard.auth import LINK_TTL_S, OWNER, Auth, signing_key
 from bot.dashboard.server import dashboard_url
-from bot.storage.db import Database
+from bot.storage.db import Database, StorageError
 from bot.storage.migrations import latest_version
 
 NAME = "foley dashboard-link"
@@ -39,11 +39,11 @@ async def run_dashboard_link(settings: Settings) -> int:
         print(f"{NAME}: the dashboard is off; set DASHBOARD_PORT (e.g. 8081)", file=sys.stderr)
         return 1
     path = Path(settings.database_path)
-    if not await asyncio.to_thread(path.exists):
+    if not settings.database_url and not await asyncio.to_thread(path.exists):
         print(f"{NAME}: no database at {path} (DATABASE_PATH); start the bot once", file=sys.stderr)
         return 1
     try:
-        db = await Database.open(path, migrate=False)
+        db = await Database.open(settings.database, migrate=False)
         try:
             if await db.version() < latest_version():
                 print(f"{NAME}: the database needs the bot's migrations; start the bot once",
@@ -53,7 +53,7 @@ async def run_dashboard_link(settings: Settings) -> int:
             token = await Auth(db, key, session_ttl_s=0).create_link(OWNER, 0, 0)
         finally:
             await db.close()
-    except (sqlite3.Error, OSError) as exc:
+    except (sqlite3.Error, OSError, StorageError) as exc:
         print(f"{NAME}: {exc}", file=sys.stderr)
         return 1
     print(f"{dashboard_url(settings)}/signin?t={token}")

@@ -40,7 +40,7 @@ async def run_reconcile(
         print("reconcile: AIMLAPI_API_KEY is not set; nothing to reconcile", file=sys.stderr)
         return 2
     try:
-        db = await Database.open(settings.database_path)
+        db = await Database.open(settings.database)
     except StorageError as exc:
         print(f"reconcile: {exc}", file=sys.stderr)
         return 1

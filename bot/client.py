@@ -201,6 +201,9 @@ class FoleyBot(commands.Bot):
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
             shard_count=settings.shard_count,
+            # SHARD_IDS: this process's part of SHARD_COUNT (other processes run
+            # the rest); only AutoShardedBot reads it.
+            **({"shard_ids": list(settings.shard_ids)} if settings.shard_ids else {}),
         )
         self.services = services
         self.settings = settings
@@ -330,7 +333,7 @@ class FoleyBot(commands.Bot):
 
 
 class ShardedFoleyBot(FoleyBot, commands.AutoShardedBot):
-    """FoleyBot running ``SHARD_COUNT`` gateway shards in this one process."""
+    """FoleyBot running ``SHARD_IDS`` (default: all) of ``SHARD_COUNT`` gateway shards."""
 
 
 def create_bot(services: Services, *, mode: Literal["run", "sync"] = "run") -> FoleyBot:

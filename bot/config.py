@@ -47,6 +47,8 @@ class Settings:
     dev_guild_ids: tuple[int, ...] = ()
     data_dir: Path = Path("./data")
     database_path: Path = Path("./data/foley.sqlite3")
+    # postgresql://…: many processes on one PostgreSQL (issue 16); None = SQLite.
+    database_url: str | None = None
     log_level: str = "INFO"
     ffmpeg_path: str | None = None
     # providers (issue 3)
@@ -84,7 +86,8 @@ class Settings:
     health_port: int | None = 8080
     provider_breaker_threshold: int = 5
     provider_breaker_cooldown_s: float = 60.0
-    shard_count: int | None = None
+    shard_count: int | None = None  # total shards across all processes
+    shard_ids: tuple[int, ...] | None = None  # this process's shards; None = all
     # web dashboard (issue 17)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int | None = None  # None = off
@@ -100,14 +103,21 @@ class Settings:
     def audio_dir(self) -> Path:
         return self.data_dir / "audio"
 
+    @property
+    def database(self) -> Path | str:
+        """What ``Database.open`` takes: the PostgreSQL URL if set, else the SQLite file."""
+        return self.database_url or self.database_path
+
     def secrets(self) -> list[str]:
         """Values that must never appear in logs or user-facing text."""
+        password = urlparse(self.database_url).password if self.database_url else None
         return [
             s
             for s in (
                 self.discord_token,
                 self.aimlapi_api_key,
                 self.elevenlabs_api_key,
+                password,
                 self.dashboard_secret,
                 self.dashboard_oauth_client_secret,
             )
@@ -240,6 +250,9 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         health_port_raw is not None and not health_port_raw.strip()
     )
     storage_mb = r.raw("AUDIO_MAX_STORAGE_MB")
+    shard_count = (
+        None if r.raw("SHARD_COUNT") is None else r.integer("SHARD_COUNT", 1, lo=1, hi=10_000)
+    )
     return Settings(
         discord_token=token,
         aimlapi_api_key=r.raw("AIMLAPI_API_KEY"),
@@ -255,6 +268,7 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         dev_guild_ids=r.id_list("DEV_GUILD_IDS"),
         data_dir=data_dir,
         database_path=Path(r.raw("DATABASE_PATH") or data_dir / "foley.sqlite3"),
+        database_url=_database_url(r.raw("DATABASE_URL")),
         log_level=r.choice("LOG_LEVEL", LOG_LEVELS, "INFO"),
         ffmpeg_path=r.raw("FFMPEG_PATH"),
         max_download_bytes=r.integer("MAX_DOWNLOAD_BYTES", 100 * 1024 * 1024, lo=1024),
@@ -295,9 +309,8 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         health_port=None if health_off else r.integer("HEALTH_PORT", 8080, lo=0, hi=65535),
         provider_breaker_threshold=r.integer("PROVIDER_BREAKER_THRESHOLD", 5, lo=1),
         provider_breaker_cooldown_s=r.number("PROVIDER_BREAKER_COOLDOWN_S", 60.0, lo=0.1),
-        shard_count=None
-        if r.raw("SHARD_COUNT") is None
-        else r.integer("SHARD_COUNT", 1, lo=1, hi=10_000),
+        shard_count=shard_count,
+        shard_ids=_shard_ids(r.raw("SHARD_IDS"), shard_count),
         dashboard_host=r.raw("DASHBOARD_HOST") or "127.0.0.1",
         dashboard_port=None
         if r.raw("DASHBOARD_PORT") is None
@@ -309,3 +322,41 @@ def load_settings(env: Mapping[str, str] | None = None, *, require_token: bool =
         dashboard_oauth_client_id=r.raw("DASHBOARD_OAUTH_CLIENT_ID"),
         dashboard_oauth_client_secret=r.raw("DASHBOARD_OAUTH_CLIENT_SECRET"),
     )
+
+
+def _database_url(value: str | None) -> str | None:
+    """``DATABASE_URL``: a PostgreSQL URL. Never echoed: it may hold a password."""
+    if value is None:
+        return None
+    parsed = urlparse(value)
+    if parsed.scheme not in ("postgresql", "postgres") or not parsed.hostname:
+        raise ConfigError(
+            "DATABASE_URL",
+            "expected postgresql://user:password@host:port/database "
+            "(leave it empty to use SQLite at DATABASE_PATH)",
+        )
+    return value
+
+
+def _shard_ids(value: str | None, shard_count: int | None) -> tuple[int, ...] | None:
+    """``SHARD_IDS``: ``0-3``, ``4,5`` or both mixed; each below ``SHARD_COUNT``."""
+    if value is None:
+        return None
+    if shard_count is None:
+        raise ConfigError("SHARD_IDS", "needs SHARD_COUNT (the total number of shards)")
+    ids: set[int] = set()
+    try:
+        for part in value.replace(" ", "").split(","):
+            if not part:
+                continue
+            lo, _, hi = part.partition("-")
+            ids.update(range(int(lo), int(hi or lo) + 1))
+    except ValueError:
+        raise ConfigError(
+            "SHARD_IDS", f"expected shard numbers like 0-3 or 4,5, got {value!r}"
+        ) from None
+    if not ids or min(ids) < 0 or max(ids) >= shard_count:
+        raise ConfigError(
+            "SHARD_IDS", f"expected shards between 0 and {shard_count - 1}, got {value!r}"
+        )
+    return tuple(sorted(ids))

@@ -48,9 +48,9 @@ async def run_bot(settings: Settings) -> int:
     configure_discord_endpoints(settings)
     quiet_reconnect_logs()
     try:
-        db = await Database.open(settings.database_path)
+        db = await Database.open(settings.database)
     except StorageError as exc:
-        _fail(f"configuration error: {exc}. Check DATABASE_PATH / DATA_DIR.")
+        _fail(f"configuration error: {exc}. Check DATABASE_URL / DATABASE_PATH / DATA_DIR.")
         return EXIT_CONFIG
     try:
         async with aiohttp.ClientSession() as session:
@@ -105,9 +105,9 @@ async def sync_commands(settings: Settings) -> int:
 
     configure_discord_endpoints(settings)
     try:
-        db = await Database.open(settings.database_path)
+        db = await Database.open(settings.database)
     except StorageError as exc:
-        _fail(f"configuration error: {exc}. Check DATABASE_PATH / DATA_DIR.")
+        _fail(f"configuration error: {exc}. Check DATABASE_URL / DATABASE_PATH / DATA_DIR.")
         return EXIT_CONFIG
     try:
         async with aiohttp.ClientSession() as session:

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 
 from bot.audio import find_ffmpeg, probe
+from bot.breaker_notices import share_breakers
 from bot.config import Settings
 from bot.generation.service import GenerationService
 from bot.jobs.engine import JobEngine
@@ -41,6 +42,7 @@ from bot.quotas import Ledger, Moderation, Pricing, QuotaPolicy, load_pricing
 from bot.quotas.calibration import Calibration, LearningSettlement
 from bot.reconcile import Reconciler, ReconcileTask
 from bot.settings import SettingsService
+from bot.settings.notices import share_settings
 from bot.storage import Database
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,7 @@ class Services:
             breakers[service] = breaker
             providers[service] = BreakerProvider(client, breaker, metrics)
             metrics.watch_breaker(service, lambda b=breaker: str(b.state))
+        share_breakers(db.bus(), breakers)
         pricing = load_pricing(settings)
         ledger = Ledger(db, settings, pricing=pricing)
         calibration = Calibration(db, pricing)
@@ -145,6 +148,7 @@ class Services:
                 return None  # cannot check now: keep the id; /say reports a wrong one
 
         server_settings = SettingsService(db, voice_ids=voice_ids)
+        share_settings(db.bus(), server_settings.store)
         generation = GenerationService(
             settings, providers, breakers, pricing, ledger, moderation, engine, calibration,
             server_settings,

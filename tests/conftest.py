@@ -11,7 +11,7 @@ import os
 
 import pytest
 
-pytest_plugins = ["tests.fakes.fixtures", "tests.simulator_fixtures"]
+pytest_plugins = ["tests.fakes.fixtures", "tests.simulator_fixtures", "tests.pg_fixtures"]
 
 
 def _in_ci() -> bool:

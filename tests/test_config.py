@@ -76,3 +76,36 @@ def test_empty_health_port_turns_the_endpoint_off() -> None:
 def test_secrets_lists_every_key() -> None:
     s = load_settings({**BASE, "AIMLAPI_API_KEY": "aiml-secret", "ELEVENLABS_API_KEY": "xi-sec"})
     assert set(s.secrets()) == {"x" * 30, "aiml-secret", "xi-sec"}
+
+
+def test_database_url_selects_postgresql_and_its_password_is_a_secret() -> None:
+    url = "postgresql://foley:s3cret-pw@db.internal:5432/foley"
+    s = load_settings({"DISCORD_TOKEN": "t", "DATABASE_URL": url})
+    assert s.database == url and s.database_url == url
+    assert "s3cret-pw" in s.secrets()
+    assert load_settings({"DISCORD_TOKEN": "t"}).database == Path("data/foley.sqlite3")
+
+
+def test_a_malformed_database_url_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DISCORD_TOKEN": "t", "DATABASE_URL": "mysql://u:hunter2@h/db"})
+    assert caught.value.name == "DATABASE_URL" and "hunter2" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "ids"), [("0-3", (0, 1, 2, 3)), ("4,5", (4, 5)), ("0-1, 6", (0, 1, 6))]
+)
+def test_shard_ids_are_this_processes_part_of_shard_count(raw: str, ids: tuple) -> None:
+    s = load_settings({"DISCORD_TOKEN": "t", "SHARD_COUNT": "8", "SHARD_IDS": raw})
+    assert s.shard_count == 8 and s.shard_ids == ids
+    assert load_settings({"DISCORD_TOKEN": "t", "SHARD_COUNT": "8"}).shard_ids is None
+
+
+@pytest.mark.parametrize(
+    "env", [{"SHARD_IDS": "0-1"}, {"SHARD_COUNT": "4", "SHARD_IDS": "2-4"},
+            {"SHARD_COUNT": "4", "SHARD_IDS": "a-b"}],
+)  # fmt: skip
+def test_bad_shard_ids_name_the_variable(env: dict[str, str]) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"DISCORD_TOKEN": "t", **env})
+    assert caught.value.name == "SHARD_IDS"

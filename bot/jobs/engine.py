@@ -14,7 +14,9 @@ happened and resumes:
 - ``running`` / ``downloading`` → polled again (fresh URL), then downloaded;
 - ``ready`` → delivered; terminal rows whose settle/refund never completed →
   paid again (both are idempotent); ledger reservations with no job row (the
-  caller reserved, then crashed before :meth:`enqueue`) → refunded.
+  caller reserved, then crashed before :meth:`enqueue`) → refunded once older
+  than ``orphan_grace_s``. Only jobs whose lease is free, expired or this
+  process identity's own are taken (several processes: see ``_lease_loop``).
 
 Exactly once, delivery: the ``delivered`` write is a CAS from ``ready``, so a
 job is recorded delivered at most once and never re-delivered afterwards. The
@@ -42,12 +44,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import sqlite3
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
 
-from bot import catalog
 from bot.config import Settings
 from bot.jobs.delivery import Deliverer
 from bot.jobs.events import EventHub, Listener, Subscription
@@ -73,12 +75,23 @@ from bot.jobs.progress import Progress
 from bot.jobs.recovery import Recovery
 from bot.jobs.retention import RetentionSweeper
 from bot.jobs.runner import JobRunner
-from bot.jobs.scheduler import Scheduler
+from bot.jobs.scheduler import Scheduler, service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
+
+
+def lease_owner(settings: Settings) -> str:
+    """This process's identity on leases: host, DATA_DIR and shards. A restarted
+    process has the same identity, so it resumes its own jobs at once; two live
+    processes differ in at least one (each has its own DATA_DIR or shards)."""
+    shards = ",".join(map(str, settings.shard_ids or ())) or "all"
+    return f"{socket.gethostname()}:{settings.data_dir.resolve()}:{shards}"
+
+
+CANCELLED_TOPIC = "job.cancelled"
 
 
 class JobRejected(Exception):
@@ -109,12 +122,7 @@ class JobEngine:
         self.options = options or EngineOptions()
         self.store = JobStore(db)
         self.hub = EventHub()
-        # One concurrency pool per catalog service, sized by its setting.
-        limits = {
-            name: getattr(settings, service.concurrency_setting)
-            for name, service in catalog.SERVICES.items()
-        }
-        self.scheduler = Scheduler(limits, settings.max_jobs_per_user)
+        self.scheduler = Scheduler(service_limits(settings), settings.max_jobs_per_user)
         # ``poll_prior``: expected seconds per request, where each job's poll
         # schedule and ETA start before its shape has history.
         self.durations = DurationBook(self.store, providers, poll_prior, policy=poll_policy)
@@ -134,9 +142,14 @@ class JobEngine:
             # The real Ledger has ``open_reservations()``; use it unless told otherwise.
             open_reservations or getattr(settlement, "open_reservations", None),
             resume_working=self._resume_working, resume_delivery=self._start_delivery,
-            requeue=self._queue,
+            requeue=self._queue, clock=clock, orphan_grace_s=self.options.orphan_grace_s,
         )  # fmt: skip
         self.retention = RetentionSweeper(self.store, settings, clock)
+        self.owner = lease_owner(settings)
+        # A cancel pressed in another process stops our task at once (the lease
+        # pass's look at our rows is the fallback when a notice is missed).
+        self.bus = db.bus()
+        self._unsubscribe = self.bus.subscribe(CANCELLED_TOPIC, self._on_cancelled_elsewhere)
         self._queued: dict[str, Job] = {}
         self._runners: dict[str, asyncio.Task[None]] = {}
         self._deliveries: dict[str, asyncio.Task[None]] = {}
@@ -153,9 +166,14 @@ class JobEngine:
             return
         self._started = True
         await self.durations.load()
-        await self.recovery.run()
+        now = self.clock()
+        claimed = await self.store.claim(
+            self.owner, now, now + self.options.lease_s, own=True, limit=100_000
+        )
+        await self.recovery.run(claimed)
         self._own(self._dispatch_loop(), "jobs-dispatcher")
         self._own(self._maintenance_loop(), "jobs-maintenance")
+        self._own(self._lease_loop(), "jobs-leases")
         self._wake.set()
 
     async def stop(self) -> None:
@@ -163,6 +181,7 @@ class JobEngine:
         if self._stopped:
             return
         self._stopped = True
+        self._unsubscribe()
         tasks = [*self._background, *self._runners.values(), *self._deliveries.values()]
         for task in tasks:
             task.cancel()
@@ -252,7 +271,10 @@ class JobEngine:
         if provider is None or not provider.enabled:
             raise JobRejected(f"{spec.request.service} is not configured")
         try:
-            job = await self.store.insert(spec, self.clock())
+            now = self.clock()
+            job = await self.store.insert(
+                spec, now, owner=self.owner, until=now + self.options.lease_s
+            )
         except sqlite3.IntegrityError as exc:
             raise JobRejected(f"job {spec.job_id} already exists") from exc
         self._queue(job)
@@ -291,6 +313,7 @@ class JobEngine:
                 job, [previous], JobState.CANCELLED, action, reason=f"cancelled by {who}"
             ):
                 await self._stop_tasks(job_id)
+                await self.bus.publish(CANCELLED_TOPIC, {"job_id": job_id})
                 return CancelOutcome(
                     CancelResult.CANCELLED, job_id, previous, refunded=refund,
                     provider_charges=at_provider,
@@ -301,6 +324,22 @@ class JobEngine:
             assert fresh is not None
             job = fresh
         raise RuntimeError(f"job {job_id} kept changing state during cancel")
+
+    async def _on_cancelled_elsewhere(self, payload: dict[str, Any]) -> None:
+        job_id = str(payload.get("job_id"))
+        if job_id in self._runners or job_id in self._deliveries:
+            log.info("job %s was cancelled by another process; stopping it here", job_id)
+            await self._stop_tasks(job_id)
+            self._release(job_id)
+
+    async def _stop_finished_elsewhere(self) -> None:
+        """Fallback for a missed notice: stop tasks whose row another process finished."""
+        mine = [*self._runners, *self._deliveries]
+        if not mine:
+            return
+        for job_id, state in (await self.store.states_of(mine)).items():
+            if state.terminal and (job_id in self._runners or job_id in self._deliveries):
+                await self._on_cancelled_elsewhere({"job_id": job_id})
 
     async def _stop_tasks(self, job_id: str) -> None:
         """Stop the cancelled job's work and discard whatever it produced."""
@@ -353,6 +392,34 @@ class JobEngine:
 
     def add_listener(self, listener: Listener) -> Callable[[], None]:
         return self.hub.add_listener(listener)
+
+    # -- leases ----------------------------------------------------------------
+
+    async def _lease_loop(self) -> None:
+        """Renew this process's leases; take over jobs whose carrier's lease expired."""
+        interval = self.options.lease_s / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.renew_and_take_over()
+            except Exception:
+                log.exception("job lease pass failed")
+
+    async def renew_and_take_over(self) -> list[str]:
+        now = self.clock()
+        until = now + self.options.lease_s
+        await self.store.renew(self.owner, until)
+        await self._stop_finished_elsewhere()
+        taken = []
+        for job in await self.store.claim(self.owner, now, until, own=False):
+            if job.id in self._runners or job.id in self._deliveries or job.id in self._queued:
+                continue  # ours all along (our renewal was late): the claim renewed it
+            log.warning("taking over job %s (state %s): its process's lease expired",
+                        job.id, job.state)  # fmt: skip
+            taken.append(job.id)
+            await self.recovery.resume(job)
+        await self.recovery.reconcile_reservations()
+        return taken
 
     # -- maintenance -----------------------------------------------------------
 

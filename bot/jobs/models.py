@@ -257,3 +257,11 @@ class EngineOptions:
     delivery_backoff_max_s: float = 120.0
     poll_error_backoff_max_s: float = 30.0
     maintenance_interval_s: float = 3600.0
+    # Job leases (several processes on one database): a dead process's jobs are
+    # taken over within lease_s; leases are renewed and expired ones looked for
+    # every lease_s / 3.
+    lease_s: float = 30.0
+    # A reservation with no job row is refunded as an orphan only once it is
+    # this old: with several processes, another one may be between its reserve
+    # and its enqueue. Checked at start-up and on every lease pass.
+    orphan_grace_s: float = 60.0

@@ -33,6 +33,7 @@ from bot.jobs.models import (
     Probe,
 )
 from bot.jobs.polling import PollPolicy, error_backoff, next_poll_delay
+from bot.jobs.scheduler import service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider, ProviderStatus, RemoteState
 from bot.providers.errors import ErrorKind, ProviderError, generation_failed
@@ -87,14 +88,30 @@ class JobRunner:
         remaining = started + self.settings.job_timeout_s - self.clock()
         return asyncio.get_running_loop().time() + remaining
 
+    async def _wait_for_slot(self, job: Job) -> float | None:
+        """Take the job's provider and member slot counted across all processes
+        (this process's scheduler already gave it a local one); waits while other
+        processes hold them all. The submitting time, or None if the job moved on."""
+        limit = service_limits(self.settings).get(job.service, 1)
+        delay = 0.05
+        while True:
+            now = self.clock()
+            taken = await self.store.take_slot(
+                job, now, limit=limit, user_cap=self.settings.max_jobs_per_user
+            )
+            if taken is not None:
+                return now if taken else None
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
     async def run(self, job: Job) -> None:
         """Drive a queued job (or one resumed in running/downloading) to ``ready``."""
         try:
             async with asyncio.timeout(None) as scope:
                 try:
                     if job.state is JobState.QUEUED:
-                        now = self.clock()
-                        if not await self.store.mark_submitting(job.id, now):
+                        now = await self._wait_for_slot(job)
+                        if now is None:
                             return  # cancelled while waiting for its slot
                         job.state, job.submitting_at = JobState.SUBMITTING, now
                         job.submit_attempts += 1

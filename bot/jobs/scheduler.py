@@ -19,6 +19,9 @@ from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from bot import catalog
+from bot.config import Settings
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -84,6 +87,15 @@ class FairQueue:
                 heapq.heappush(heap, (count + 1, tick, rank, user, index + 1))
                 tick += 1
         return result
+
+
+def service_limits(settings: Settings) -> dict[str, int]:
+    """Jobs at each provider at once, across every process (``*_MAX_CONCURRENCY``)."""
+    # One pool per catalog service, sized by its setting.
+    return {
+        name: getattr(settings, service.concurrency_setting)
+        for name, service in catalog.SERVICES.items()
+    }
 
 
 class Scheduler:

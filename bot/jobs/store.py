@@ -62,13 +62,36 @@ class JobStore:
         """State and recorded output path of each existing job among ``job_ids``."""
         return await sql.file_owners(self.db, job_ids)
 
+    # -- leases ------------------------------------------------------------------
+
+    async def claim(
+        self, owner: str, now: float, until: float, *, own: bool, limit: int = 100
+    ) -> list[Job]:
+        """Take the lease of unfinished jobs nobody carries (``own``: and our old ones)."""
+        async with self.db.transaction() as conn:
+            ids = await sql.claim_jobs(conn, owner, now, until, own, limit)
+        jobs = [await self.get(job_id) for job_id in ids]
+        return sorted((j for j in jobs if j is not None), key=lambda j: j.created_at)
+
+    async def renew(self, owner: str, until: float) -> int:
+        async with self.db.transaction() as conn:
+            return await sql.renew_leases(conn, owner, until)
+
     # -- transitions -----------------------------------------------------------
 
-    async def insert(self, spec: JobSpec, now: float) -> Job:
-        await self._write(sql.insert_job, spec, now)
+    async def insert(
+        self, spec: JobSpec, now: float, *, owner: str | None = None, until: float | None = None
+    ) -> Job:
+        await self._write(sql.insert_job, spec, now, owner, until)
         job = await self.get(spec.job_id)
         assert job is not None
         return job
+
+    async def take_slot(self, job: Job, now: float, *, limit: int, user_cap: int) -> bool | None:
+        """``queued → submitting`` if a provider and member slot is free across all
+        processes: True; None while every slot is taken; False if the job moved on."""
+        async with self.db.transaction() as conn:
+            return await sql.take_slot(conn, job, now, limit, user_cap)
 
     async def mark_submitting(self, job_id: str, now: float) -> bool:
         return await self._write(sql.mark_submitting, job_id, now)

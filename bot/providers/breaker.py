@@ -98,6 +98,9 @@ class CircuitBreaker:
         self._last_failure_at: float | None = None
         self._trial_started_at: float | None = None
         self._changed: asyncio.Event | None = None
+        # Called when failures seen here open the breaker (not when another
+        # process's notice does): bot/breaker_notices.py tells the others.
+        self.on_open: Callable[[], None] | None = None
 
     # -- state ------------------------------------------------------------------------------
     @property
@@ -205,6 +208,14 @@ class CircuitBreaker:
             self._failures += 1
             if self._failures >= self.threshold:
                 self._move(BreakerState.OPEN)
+                if self.on_open is not None:
+                    self.on_open()
+
+    def open_from_elsewhere(self) -> None:
+        """Another process's breaker for this provider opened: stop new jobs here too."""
+        if self.state is BreakerState.CLOSED:
+            log.warning("%s circuit breaker opened by another process", self.display_name)
+            self._move(BreakerState.OPEN)
 
     # -- reporting --------------------------------------------------------------------------
     def status(self) -> str:

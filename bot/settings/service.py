@@ -161,7 +161,7 @@ class SettingsService:
         before = describe(key, await self.server(guild_id)).value
         async with self.db.transaction() as conn:
             await write(conn)
-            after = describe(key, await sql.load_server(self.db, guild_id)).value
+            after = describe(key, await sql.load_server(conn, guild_id)).value
             await moderation_sql.insert_audit(
                 conn, now=iso(self.clock()), guild_id=guild_id, actor_id=actor_id,
                 action=AUDIT_ACTION, target=f"setting:{key}", before=before, after=after,

@@ -89,6 +89,7 @@ class ElevenLabsService:
     def __init__(self, state: SimState) -> None:
         self.state = state
         self.inflight = 0
+        self.peak_inflight = 0  # the most requests in flight at once (tests read it)
         self.created_at = int(time.time()) - 400 * 86_400
 
     def routes(self) -> list[web.RouteDef]:
@@ -312,6 +313,7 @@ class ElevenLabsService:
             )
         account.character_count += cost
         self.inflight += 1
+        self.peak_inflight = max(self.peak_inflight, self.inflight)
         try:
             await asyncio.sleep(self.state.scaled(latency_s))
             try:

@@ -166,8 +166,9 @@ RECENT_GUILD_JOBS = """
 SELECT id, user_id, kind, model, service, state, created_at, output_path, output_duration_s,
        channel_id, result_message_id, status_message_id, actual_tokens, estimate_tokens
 FROM jobs WHERE guild_id = :g
-  AND (:kind IS NULL OR kind = :kind) AND (:state IS NULL OR state = :state)
-  AND (:user IS NULL OR user_id = :user)
+  AND (CAST(:kind AS TEXT) IS NULL OR kind = :kind)
+  AND (CAST(:state AS TEXT) IS NULL OR state = :state)
+  AND (CAST(:user AS BIGINT) IS NULL OR user_id = :user)
 ORDER BY created_at DESC LIMIT :limit
 """
 

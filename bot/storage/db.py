@@ -1,4 +1,4 @@
-"""The one place that opens SQLite.
+"""The one place that opens the database (SQLite here; PostgreSQL in ``pg.py``).
 
 One aiosqlite connection per :class:`Database`. aiosqlite runs every statement
 on one worker thread, so statements never interleave mid-way, but *transactions*
@@ -21,6 +21,7 @@ from typing import Any
 
 import aiosqlite
 
+from bot.storage.bus import LocalBus
 from bot.storage.migrations import apply_migrations, latest_version
 
 log = logging.getLogger(__name__)
@@ -28,18 +29,36 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 
 
+def is_postgres_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(("postgresql://", "postgres://"))
+
+
 class StorageError(Exception):
     """The database could not be opened or migrated."""
 
 
 class Database:
+    backend = "sqlite"
+
     def __init__(self, conn: aiosqlite.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
         self._write_lock = asyncio.Lock()
+        self._bus: LocalBus | None = None
+
+    def bus(self) -> LocalBus:
+        """Notices between processes (``bot.storage.bus``); in-process on SQLite."""
+        if self._bus is None:
+            self._bus = LocalBus()
+        return self._bus
 
     @classmethod
     async def open(cls, path: Path | str, *, migrate: bool = True) -> Database:
+        """A SQLite file, or PostgreSQL when ``path`` is a ``postgresql://`` URL."""
+        if is_postgres_url(path):
+            from bot.storage.pg import PgDatabase
+
+            return await PgDatabase.open(str(path), migrate=migrate)  # type: ignore[return-value]
         path = Path(path)
         if str(path) != ":memory:":
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +85,8 @@ class Database:
         return db
 
     async def close(self) -> None:
+        if self._bus is not None:
+            await self._bus.close()
         with contextlib.suppress(ValueError, sqlite3.Error):
             await self.conn.close()
 

@@ -9,21 +9,30 @@ import json
 from typing import Any
 
 from bot.storage.db import Database
+from bot.storage.dialect import Sql
 
-GET_SETTING = """
-SELECT json_extract(settings_json, '$.' || ?) AS value FROM guilds WHERE guild_id = ?
-"""
+# The whole object is read and decoded here: the two engines' JSON operators
+# return different types, Python's json does not.
+GET_SETTINGS = "SELECT settings_json FROM guilds WHERE guild_id = ?"
 
-SET_SETTING = """
+SET_SETTING = Sql(
+    sqlite="""
 INSERT INTO guilds (guild_id, settings_json) VALUES (?, json_object(?, json(?)))
 ON CONFLICT (guild_id) DO UPDATE SET settings_json = json_set(settings_json, '$.' || ?, json(?))
-"""
+""",
+    postgresql="""
+INSERT INTO guilds (guild_id, settings_json)
+VALUES (?, jsonb_build_object(?::text, ?::jsonb)::text)
+ON CONFLICT (guild_id) DO UPDATE
+SET settings_json = jsonb_set(guilds.settings_json::jsonb, ARRAY[?::text], ?::jsonb)::text
+""",
+)
 
 
 async def get_setting(db: Database, guild_id: int, key: str) -> Any:
     """The stored value, or None when the guild or the key has none."""
-    row = await db.fetchone(GET_SETTING, (key, guild_id))
-    return None if row is None else row["value"]
+    row = await db.fetchone(GET_SETTINGS, (guild_id,))
+    return None if row is None else json.loads(row["settings_json"]).get(key)
 
 
 async def set_setting(db: Database, guild_id: int, key: str, value: Any) -> None:

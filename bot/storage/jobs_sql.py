@@ -22,6 +22,7 @@ import aiosqlite
 from bot.jobs.models import Job, JobSpec, JobState, LedgerAction
 from bot.providers.base import GenerationRequest, JobKind
 from bot.storage.db import Database
+from bot.storage.dialect import Sql
 
 JOB_COLUMNS = """
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
@@ -40,14 +41,37 @@ INSERT INTO jobs (
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
     estimate_tokens, state, created_at, queued_at,
     interaction_token, interaction_expires_at, application_id, status_message_id,
-    role_ids_json, visibility, upload_limit
+    role_ids_json, visibility, upload_limit, lease_owner, lease_expires_at
 ) VALUES (
     :id, :guild_id, :channel_id, :user_id, :kind, :service, :model, :params_json,
     :estimate_tokens, 'queued', :now, :now,
     :interaction_token, :interaction_expires_at, :application_id, :status_message_id,
-    :role_ids_json, :visibility, :upload_limit
+    :role_ids_json, :visibility, :upload_limit, :lease_owner, :lease_expires_at
 )
 """
+
+# Leases (several processes on one database). Unfinished rows only: a terminal
+# row needs no carrier (owed ledger calls are paid by any process's maintenance).
+UNFINISHED = "state NOT IN ('delivered', 'failed', 'cancelled', 'expired')"
+
+RENEW_LEASES = (
+    "UPDATE jobs SET lease_expires_at = :until WHERE lease_owner = :owner AND " + UNFINISHED
+)
+
+# Claim what nobody carries: no owner, an expired lease, or (at start-up) rows
+# this very process identity held before it restarted. PostgreSQL skips rows
+# another process is claiming this instant instead of waiting for it.
+_CLAIMABLE = (
+    "SELECT id FROM jobs WHERE " + UNFINISHED + " AND (lease_owner IS NULL "
+    "OR lease_expires_at < :now OR (:own = 1 AND lease_owner = :owner)) "
+    "ORDER BY created_at, rowid LIMIT :limit"
+)
+CLAIM_JOBS = Sql(
+    sqlite="UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until "
+    "WHERE id IN (" + _CLAIMABLE + ") RETURNING id",
+    postgresql="UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until "
+    "WHERE id IN (" + _CLAIMABLE + " FOR UPDATE SKIP LOCKED) RETURNING id",
+)
 
 SELECT_JOB = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
 
@@ -58,8 +82,8 @@ SELECT_JOBS_IN_STATES = (
 
 SELECT_RECENT_JOBS = (
     "SELECT " + JOB_COLUMNS + " FROM jobs "
-    "WHERE (:guild_id IS NULL OR guild_id = :guild_id) "
-    "AND (:user_id IS NULL OR user_id = :user_id) "
+    "WHERE (CAST(:guild_id AS BIGINT) IS NULL OR guild_id = :guild_id) "
+    "AND (CAST(:user_id AS BIGINT) IS NULL OR user_id = :user_id) "
     "ORDER BY created_at DESC, rowid DESC LIMIT :limit"
 )
 
@@ -78,6 +102,21 @@ UPDATE jobs SET state = 'submitting', submitting_at = :now,
     submit_attempts = submit_attempts + 1
 WHERE id = :id AND state = 'queued'
 """
+
+# queued → submitting only while the provider and the member have a free slot
+# counted over every process's jobs (the in-memory scheduler is per process).
+# PostgreSQL takes the slots lock first so two processes cannot both see the
+# last free slot; SQLite's BEGIN IMMEDIATE already admits one writer.
+_AT_PROVIDER = "state IN ('submitting', 'running', 'downloading')"
+SLOTS_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('foley.slots', 0))"
+MARK_SUBMITTING_IF_SLOT = (
+    "UPDATE jobs SET state = 'submitting', submitting_at = :now, "
+    "submit_attempts = submit_attempts + 1 WHERE id = :id AND state = 'queued' "
+    "AND (SELECT COUNT(*) FROM jobs WHERE service = :service AND " + _AT_PROVIDER + ") < :limit "
+    "AND (SELECT COUNT(*) FROM jobs WHERE user_id = :user_id AND " + _AT_PROVIDER + ") "
+    "< :user_cap"
+)
+SELECT_STATE = "SELECT state FROM jobs WHERE id = ?"
 
 # submitting → running, with the provider's id, right after the submit returns.
 MARK_RUNNING = """
@@ -252,7 +291,14 @@ async def _moved(conn: aiosqlite.Connection, statement: str, params: dict[str, A
     return cursor.rowcount > 0
 
 
-async def insert_job(conn: aiosqlite.Connection, spec: JobSpec, now: float) -> bool:
+async def insert_job(
+    conn: aiosqlite.Connection,
+    spec: JobSpec,
+    now: float,
+    owner: str | None = None,
+    until: float | None = None,
+) -> bool:
+    """``owner``/``until``: the lease of the process that starts carrying the job."""
     request = spec.request
     return await _moved(
         conn,
@@ -275,8 +321,41 @@ async def insert_job(conn: aiosqlite.Connection, spec: JobSpec, now: float) -> b
             "role_ids_json": json.dumps([int(r) for r in spec.role_ids]),
             "visibility": spec.visibility,
             "upload_limit": spec.upload_limit,
+            "lease_owner": owner,
+            "lease_expires_at": until,
         },
     )
+
+
+async def claim_jobs(
+    conn: aiosqlite.Connection, owner: str, now: float, until: float, own: bool, limit: int
+) -> list[str]:
+    """Ids of the unfinished jobs whose lease this call took."""
+    params = {"owner": owner, "now": now, "until": until, "own": int(own), "limit": limit}
+    return [str(r["id"]) for r in await conn.execute_fetchall(CLAIM_JOBS, params)]
+
+
+async def renew_leases(conn: aiosqlite.Connection, owner: str, until: float) -> int:
+    cursor = await conn.execute(RENEW_LEASES, {"owner": owner, "until": until})
+    return cursor.rowcount
+
+
+async def take_slot(
+    conn: aiosqlite.Connection, job: Job, now: float, limit: int, user_cap: int
+) -> bool | None:
+    """``queued → submitting`` if a slot is free: True; None while every slot is
+    taken; False if the job moved on."""
+    if getattr(conn, "backend", "sqlite") == "postgresql":
+        await conn.execute(SLOTS_LOCK)
+    cursor = await conn.execute(
+        MARK_SUBMITTING_IF_SLOT,
+        {"id": job.id, "now": now, "service": job.service, "limit": limit,
+         "user_id": job.user_id, "user_cap": user_cap},
+    )  # fmt: skip
+    if cursor.rowcount > 0:
+        return True
+    rows = await conn.execute_fetchall(SELECT_STATE, (job.id,))
+    return None if rows and rows[0]["state"] == "queued" else False
 
 
 async def mark_submitting(conn: aiosqlite.Connection, job_id: str, now: float) -> bool:

@@ -109,7 +109,7 @@ SELECT :created_at, 'reserve', :guild_id, :user_id, :amount, :service, :usd, :jo
        :actor_id, NULL, :period_key, :day_key
 WHERE NOT EXISTS (SELECT 1 FROM mod_blocked_members
                   WHERE guild_id = :guild_id AND user_id = :user_id)
-  AND (:cooldown_since IS NULL OR COALESCE(
+  AND (CAST(:cooldown_since AS TEXT) IS NULL OR COALESCE(
         (SELECT created_at FROM ledger WHERE guild_id = :guild_id AND user_id = :user_id
            AND kind = 'reserve' ORDER BY entry_id DESC LIMIT 1), '') <= :cooldown_since)
   AND COALESCE((SELECT net FROM usage_totals WHERE scope = 'user' AND guild_id = :guild_id
@@ -132,6 +132,9 @@ RETURNING entry_id
 """
 
 
+RESERVATION_LOCK = "SELECT pg_advisory_xact_lock(hashtextextended('foley.reserve:' || ?, 0))"
+
+
 async def reserve_if_fits(
     conn: aiosqlite.Connection,
     entry: EntryRow,
@@ -151,6 +154,16 @@ async def reserve_if_fits(
         global_cap=global_cap,
         cooldown_since=cooldown_since,
     )
+    if getattr(conn, "backend", "sqlite") == "postgresql":
+        # SQLite's BEGIN IMMEDIATE already admits one writer at a time. On
+        # PostgreSQL (READ COMMITTED, many writers) concurrent reservations
+        # would each see the totals before the others' rows: take the day's
+        # reservation lock first, so the guard below reads every reservation
+        # committed before it. Every reservation checks the global daily cap,
+        # so one lock per UTC day is both necessary and enough; it is released
+        # at COMMIT. Settles, refunds and grants only ever give room back, so
+        # they do not take it.
+        await conn.execute(RESERVATION_LOCK, (entry.day_key,))
     rows = list(await conn.execute_fetchall(RESERVE_IF_FITS, params))
     return int(rows[0][0]) if rows else None
 
@@ -245,7 +258,7 @@ ORDER BY charged DESC, guild_id
 SERVICE_SPEND = """
 SELECT service, SUM(amount) AS charged, SUM(usd) AS usd FROM ledger
 WHERE period_key = :p AND kind IN ('reserve', 'settle', 'refund')
-  AND (:g IS NULL OR guild_id = :g)
+  AND (CAST(:g AS BIGINT) IS NULL OR guild_id = :g)
 GROUP BY service ORDER BY service
 """
 
@@ -324,13 +337,13 @@ SELECT 'user' AS scope, guild_id, user_id, period_key, SUM(amount) AS net,
 FROM e GROUP BY guild_id, user_id, period_key
 UNION ALL
 SELECT 'guild', guild_id, 0, period_key, SUM(amount), SUM(amount), 0, SUM(still_open), SUM(usd)
-FROM e WHERE charge GROUP BY guild_id, period_key
+FROM e WHERE charge = 1 GROUP BY guild_id, period_key
 UNION ALL
 SELECT 'guild_day', guild_id, 0, day_key, SUM(amount), SUM(amount), 0, SUM(still_open), SUM(usd)
-FROM e WHERE charge GROUP BY guild_id, day_key
+FROM e WHERE charge = 1 GROUP BY guild_id, day_key
 UNION ALL
 SELECT 'global', 0, 0, day_key, SUM(amount), SUM(amount), 0, SUM(still_open), SUM(usd)
-FROM e WHERE charge GROUP BY day_key
+FROM e WHERE charge = 1 GROUP BY day_key
 """
 
 ACTUAL_TOTALS = """

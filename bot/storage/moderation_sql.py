@@ -155,7 +155,7 @@ SELECT {AUDIT_COLUMNS} FROM (
   SELECT * FROM audit_log WHERE guild_id = :g AND actor_id = :u
   UNION
   SELECT * FROM audit_log WHERE guild_id = :g AND target = :target
-) ORDER BY audit_id DESC LIMIT :limit
+) AS mine ORDER BY audit_id DESC LIMIT :limit
 """
 
 

@@ -8,6 +8,8 @@ Plain portable SQL: ``INSERT … ON CONFLICT … DO UPDATE`` works on SQLite and
 
 from __future__ import annotations
 
+from typing import Any
+
 import aiosqlite
 
 from bot.settings.model import MemberPrefs, ServerSettings
@@ -63,25 +65,33 @@ DELETE_PREF = "DELETE FROM member_prefs WHERE guild_id = ? AND user_id = ? AND n
 DELETE_PREFS = "DELETE FROM member_prefs WHERE guild_id = ? AND user_id = ?"
 
 
-async def load_server(db: Database, guild_id: int) -> ServerSettings:
+async def _rows(src: Database | aiosqlite.Connection, statement: str, guild_id: int) -> list[Any]:
+    if isinstance(src, Database):
+        return await src.fetchall(statement, (guild_id,))
+    return list(await src.execute_fetchall(statement, (guild_id,)))
+
+
+async def load_server(src: Database | aiosqlite.Connection, guild_id: int) -> ServerSettings:
+    """From the database, or inside a caller's transaction from its connection (on
+    PostgreSQL another pooled connection would not see the uncommitted change)."""
     allowed: dict[str, set[int]] = {}
     denied: dict[str, set[int]] = {}
-    for row in await db.fetchall(SELECT_CHANNELS, (guild_id,)):
+    for row in await _rows(src, SELECT_CHANNELS, guild_id):
         lists = allowed if row["mode"] == "allow" else denied
         lists.setdefault(row["command"], set()).add(int(row["channel_id"]))
     enabled: dict[str, bool] = {}
     roles: dict[str, int] = {}
-    for row in await db.fetchall(SELECT_COMMANDS, (guild_id,)):
+    for row in await _rows(src, SELECT_COMMANDS, guild_id):
         if row["enabled"] is not None:
             enabled[row["command"]] = bool(row["enabled"])
         if row["role_id"] is not None:
             roles[row["command"]] = int(row["role_id"])
     limits = {
         (r["command"], r["name"]): float(r["value"])
-        for r in await db.fetchall(SELECT_LIMITS, (guild_id,))
+        for r in await _rows(src, SELECT_LIMITS, guild_id)
     }
-    models = {r["model"]: bool(r["enabled"]) for r in await db.fetchall(SELECT_MODELS, (guild_id,))}
-    defaults = {r["name"]: r["value"] for r in await db.fetchall(SELECT_DEFAULTS, (guild_id,))}
+    models = {r["model"]: bool(r["enabled"]) for r in await _rows(src, SELECT_MODELS, guild_id)}
+    defaults = {r["name"]: r["value"] for r in await _rows(src, SELECT_DEFAULTS, guild_id)}
     return ServerSettings(
         guild_id,
         allowed={k: frozenset(v) for k, v in allowed.items()},

@@ -77,6 +77,17 @@ async def test_shard_count_runs_that_many_gateway_shards(
         assert await bot.terminate(timeout=15) == 0
 
 
+async def test_shard_ids_run_only_this_processes_part_of_shard_count(
+    fake_discord: FakeDiscord, tmp_path
+) -> None:
+    env = bot_env(fake_discord.env(), tmp_path / "data", SHARD_COUNT="4", SHARD_IDS="1,3")
+    async with running_bot(env, tmp_path / "bot.log") as bot:
+        await bot.wait_for_log("logged in as", timeout=30)
+        identifies = [r.data for r in fake_discord.gateway.received(2)]
+        assert sorted(tuple(i["shard"]) for i in identifies) == [(1, 4), (3, 4)]
+        assert await bot.terminate(timeout=15) == 0
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (connections to it are refused)."""
     with socket.socket() as sock:

@@ -24,6 +24,7 @@ import random
 import re
 import sys
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import aiohttp
@@ -43,7 +44,11 @@ from bot.storage.db import Database
 
 SLOT = re.compile(r"slot=(\d+)")
 POLICY = PollPolicy(first_delay=0.2, sparse=0.5, dense=0.15, tail=0.3, margin=0.2)
-OPTIONS = EngineOptions(delivery_attempts=20, delivery_backoff_s=0.05, delivery_backoff_max_s=0.2)
+# One process (test_crash): nothing can be half-way between reserve and enqueue
+# at start-up, so orphans are refunded at once; several processes pass a grace.
+OPTIONS = EngineOptions(
+    delivery_attempts=20, delivery_backoff_s=0.05, delivery_backoff_max_s=0.2, orphan_grace_s=0.0
+)
 
 
 def plan_request(slot: int, job_id: str) -> GenerationRequest:
@@ -89,13 +94,15 @@ class Deliveries:
         return DeliveryResult(message_id)
 
 
-async def top_up(engine: JobEngine, ledger: Ledger, pricing: Pricing, slots: int) -> None:
+async def top_up(
+    engine: JobEngine, ledger: Ledger, pricing: Pricing, slots: int, first: int = 0
+) -> None:
     present = set()
     for job in await engine.recent_jobs(None, None, 10_000):
         match = SLOT.search(str(job.params.get("prompt") or job.params.get("text")))
         if match:
             present.add(int(match.group(1)))
-    for slot in range(slots):
+    for slot in range(first, first + slots):
         if slot in present:
             continue
         job_id = new_job_id()
@@ -120,30 +127,36 @@ async def all_done(engine: JobEngine, slots: int) -> bool:
     return len(jobs) >= slots and all(j.terminal and j.ledger_done_at for j in jobs)
 
 
-async def main(data_dir: Path, sim_url: str, slots: int) -> int:
+async def main(
+    data_dir: Path, sim_url: str, slots: int, *, database: str | None = None,
+    first: int = 0, total: int | None = None, lease_s: float | None = None,
+    deliveries: Path | None = None,
+) -> int:  # fmt: skip
     settings = Settings(
         aimlapi_api_key=DEFAULT_AIMLAPI_KEY, elevenlabs_api_key=DEFAULT_ELEVENLABS_KEY,
         aimlapi_base_url=sim_url, elevenlabs_base_url=sim_url,
         download_allowed_hosts=("127.0.0.1",), data_dir=data_dir,
-        database_path=data_dir / "foley.sqlite3", provider_timeout_s=10.0,
+        database_path=data_dir / "foley.sqlite3", database_url=database, provider_timeout_s=10.0,
         job_timeout_s=30.0, user_cooldown_s=0.0, default_user_tokens=10**12,
         default_guild_tokens=10**13, global_daily_tokens=10**14,
     )  # fmt: skip
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
+    options = OPTIONS if lease_s is None else replace(OPTIONS, lease_s=lease_s, orphan_grace_s=2.0)
     pricing = Pricing.default()
     ledger = Ledger(db, settings, pricing=pricing)
     async with aiohttp.ClientSession() as session:
         retry = RetryPolicy(max_attempts=3, base_delay_s=0.02, max_delay_s=0.1)
         providers = build_providers(settings, session, retry=retry)
         engine = JobEngine(
-            db, providers, settings, ledger, Deliveries(data_dir / "deliveries.log"),
-            pricing.actual_tokens, options=OPTIONS, poll_policy=POLICY,
+            db, providers, settings, ledger, Deliveries(deliveries or data_dir / "deliveries.log"),
+            pricing.actual_tokens, options=options, poll_policy=POLICY,
         )  # fmt: skip
         progress = asyncio.Event()
         engine.add_listener(lambda update: progress.set())
         await engine.start()
-        await top_up(engine, ledger, pricing, slots)
-        while not await all_done(engine, slots):
+        await top_up(engine, ledger, pricing, slots, first)
+        # Several workers on one database: done when the whole plan is.
+        while not await all_done(engine, total or slots):
             progress.clear()
             # The ledger is booked just after the terminal update: look again soon.
             with contextlib.suppress(TimeoutError):
@@ -159,10 +172,21 @@ if __name__ == "__main__":
     parser.add_argument("data_dir", type=Path)
     parser.add_argument("sim_url")
     parser.add_argument("--jobs", type=int, default=24)
+    # Several processes on one PostgreSQL (test_crash_processes): this worker's
+    # slots are FIRST … FIRST+JOBS-1 of TOTAL; deliveries go to one shared log.
+    parser.add_argument("--database")
+    parser.add_argument("--first", type=int, default=0)
+    parser.add_argument("--total", type=int)
+    parser.add_argument("--lease", type=float)
+    parser.add_argument("--deliveries", type=Path)
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
-    sys.exit(asyncio.run(main(args.data_dir, args.sim_url, args.jobs)))
+    run = main(
+        args.data_dir, args.sim_url, args.jobs, database=args.database,
+        first=args.first, total=args.total, lease_s=args.lease, deliveries=args.deliveries,
+    )  # fmt: skip
+    sys.exit(asyncio.run(run))

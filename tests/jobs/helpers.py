@@ -30,14 +30,19 @@ from bot.storage.db import Database
 FAST_POLICY = PollPolicy(first_delay=0.15, sparse=0.3, dense=0.1, tail=0.2, margin=0.1)
 FAST_OPTIONS = EngineOptions(
     delivery_attempts=3, delivery_backoff_s=0.05, delivery_backoff_max_s=0.2,
-    poll_error_backoff_max_s=0.3, maintenance_interval_s=3600.0,
+    poll_error_backoff_max_s=0.3, maintenance_interval_s=3600.0, orphan_grace_s=0.0,
 )  # fmt: skip
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05)
 TERMINAL = frozenset({JobState.DELIVERED, JobState.FAILED, JobState.CANCELLED, JobState.EXPIRED})
 
 
+# Set by tests/jobs/conftest.py's job_backend fixture for the postgresql variant.
+DATABASE_URL: str | None = None
+
+
 def make_settings(data_dir: Path, base_url: str, **overrides: Any) -> Settings:
     base = Settings(
+        database_url=DATABASE_URL,
         aimlapi_api_key=DEFAULT_AIMLAPI_KEY,
         elevenlabs_api_key=DEFAULT_ELEVENLABS_KEY,
         aimlapi_base_url=base_url,
@@ -121,7 +126,7 @@ class Harness:
         **overrides: Any,
     ) -> Harness:
         settings = make_settings(data_dir, base_url, **overrides)
-        db = await Database.open(settings.database_path)
+        db = await Database.open(settings.database)
         pricing = Pricing.default()
         ledger = Ledger(db, settings, pricing=pricing)
         session = aiohttp.ClientSession()

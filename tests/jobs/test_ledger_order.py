@@ -23,6 +23,15 @@ from bot.simulator import Fault, Simulator
 from bot.simulator.config import ModelTiming
 from tests.jobs.helpers import Harness, music
 
+
+@pytest.fixture
+def db_target(tmp_path: Path) -> Path:
+    """SQLite only: the listener reads the file synchronously at publish time and
+    the refusal is a SQLite trigger. (The same order on PostgreSQL is the same
+    engine code; see test_resume / test_lifecycle, which run on both.)"""
+    return tmp_path / "unused.sqlite3"
+
+
 REFUSE_REFUNDS = """
 CREATE TRIGGER test_refuse_refunds BEFORE INSERT ON ledger WHEN NEW.kind = 'refund'
 BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END

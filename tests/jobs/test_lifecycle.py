@@ -60,7 +60,8 @@ async def test_cancel_at_the_provider_follows_the_refund_policy(
         async with await Harness.create(
             tmp_path / policy, simulator.base_url, cancel_refund_policy=policy
         ) as h:
-            job = await h.submit(1, music(f"policy {policy}"))
+            # One id per policy: on PostgreSQL both harnesses share one database.
+            job = await h.submit(1, music(f"policy {policy}"), job_id=f"job-{policy}")
             running = await h.wait(job.id, {JobState.RUNNING})
             outcome = await h.engine.cancel(job.id, actor_id=1)
             sim_job = simulator.jobs[running.provider_job_id or ""]

@@ -37,7 +37,7 @@ async def test_sweep_by_age_and_cap(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "http://127.0.0.1:1", audio_retention_days=7)
     audio = settings.audio_dir
     audio.mkdir(parents=True)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         store = JobStore(db)
         old = await make_job(store, "old", audio, age_days=8)
@@ -80,7 +80,7 @@ async def test_sweep_by_age_and_cap(tmp_path: Path) -> None:
 async def test_zero_days_keeps_files_forever(tmp_path: Path) -> None:
     settings = make_settings(tmp_path, "http://127.0.0.1:1", audio_retention_days=0)
     settings.audio_dir.mkdir(parents=True)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     try:
         store = JobStore(db)
         ancient = await make_job(store, "ancient", settings.audio_dir, age_days=3650)

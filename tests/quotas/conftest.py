@@ -1,4 +1,4 @@
-"""Fixtures for quota tests: real SQLite files, a settable clock, settings."""
+"""Quota test fixtures: SQLite files and PostgreSQL databases, a settable clock, settings."""
 
 from __future__ import annotations
 
@@ -51,8 +51,9 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "foley.sqlite3")
+async def db(db_target: Path | str) -> AsyncIterator[Database]:
+    """The quota suites run on both backends (``db_target`` is parametrized)."""
+    database = await Database.open(db_target)
     try:
         yield database
     finally:

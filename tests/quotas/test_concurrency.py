@@ -1,8 +1,10 @@
 """200 simultaneous reservations against caps that fit exactly 10.
 
-Tasks are spread over four ``Database`` connections to one file, so the
-asyncio lock of one connection is not what keeps the caps: only BEGIN
-IMMEDIATE (and busy_timeout waiting for it) across connections does.
+Tasks are spread over four ``Database`` objects on one database, so the
+asyncio lock of one connection is not what keeps the caps: on SQLite only
+BEGIN IMMEDIATE (and busy_timeout waiting for it) across connections does, on
+PostgreSQL (four pools, up to 40 concurrent transactions) the reservation lock.
+``test_ledger_processes.py`` does the same from three processes.
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ BIG = 10**9
 
 
 @pytest.fixture
-async def dbs(tmp_path: Path) -> AsyncIterator[list[Database]]:
-    path = tmp_path / "shared.sqlite3"
-    opened = [await Database.open(path) for _ in range(CONNECTIONS)]
+async def dbs(db_target: Path | str) -> AsyncIterator[list[Database]]:
+    opened = [await Database.open(db_target) for _ in range(CONNECTIONS)]
     try:
         yield opened
     finally:

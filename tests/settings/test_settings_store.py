@@ -1,8 +1,8 @@
-"""Settings on a real SQLite file: the cache, its invalidation hook, audit and reset.
+"""Settings on a real database (SQLite and PostgreSQL): the cache, invalidation, audit, reset.
 
 Two services over one database file stand in for two processes: the second one
-keeps its cached copy until it is told (``invalidate``) — the call a
-cross-process bus will make from the first one's ``on_change``.
+keeps its cached copy until it is told (``invalidate``) — the call the
+cross-process bus makes from the first one's ``on_change``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,10 @@ GUILD = 10
 MOD = 1
 
 
-async def test_changes_invalidate_and_notify_and_another_process_follows(tmp_path: Path) -> None:
-    path = tmp_path / "foley.sqlite3"
+async def test_changes_invalidate_and_notify_and_another_process_follows(
+    db_target: Path | str,
+) -> None:
+    path = db_target
     db_a, db_b = await Database.open(path), await Database.open(path)
     try:
         a, b = SettingsService(db_a), SettingsService(db_b)
@@ -42,8 +44,10 @@ async def test_changes_invalidate_and_notify_and_another_process_follows(tmp_pat
         await db_b.close()
 
 
-async def test_every_change_is_audited_and_reset_returns_the_builtin(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "foley.sqlite3")
+async def test_every_change_is_audited_and_reset_returns_the_builtin(
+    db_target: Path | str,
+) -> None:
+    db = await Database.open(db_target)
     try:
         service = SettingsService(db)
         change = await service.set_limit(GUILD, MOD, "sfx", "max_duration", 4)

@@ -61,3 +61,58 @@ async def test_transaction_rolls_back_on_error(tmp_path) -> None:
         assert await db.fetchone("SELECT 1 FROM meta WHERE key='a'") is None
     finally:
         await db.close()
+
+
+# PostgreSQL: the same guarantees from the twins in schema/postgresql/.
+
+
+@pytest.mark.parametrize("start", range(0, latest_version()))
+async def test_every_older_version_upgrades_on_postgresql(pg_cluster, start: int) -> None:
+    import asyncpg
+
+    from bot.storage.pg import apply_pg_migrations
+    from tests.pg_fixtures import empty_pg_database, require_pg
+
+    url = await empty_pg_database(require_pg(pg_cluster))
+    conn = await asyncpg.connect(url)
+    try:
+        assert await apply_pg_migrations(conn, target=start) == start
+        if start >= 1:
+            await conn.execute("INSERT INTO meta (key, value) VALUES ('kept', 'yes')")
+    finally:
+        await conn.close()
+    db = await Database.open(url)
+    try:
+        assert await db.version() == latest_version()
+        if start >= 1:
+            row = await db.fetchone("SELECT value FROM meta WHERE key='kept'")
+            assert row is not None and row["value"] == "yes"
+    finally:
+        await db.close()
+
+
+async def test_newer_postgresql_database_is_refused(pg_cluster) -> None:
+    from tests.pg_fixtures import fresh_pg_database, require_pg
+
+    url = await fresh_pg_database(require_pg(pg_cluster))
+    db = await Database.open(url)
+    await db.execute(
+        "INSERT INTO foley_schema (version, name) VALUES (?, 'future')", (latest_version() + 1,)
+    )
+    await db.close()
+    with pytest.raises(Exception, match="newer than this Foley"):
+        await Database.open(url)
+
+
+async def test_postgresql_transaction_rolls_back_on_error(pg_cluster) -> None:
+    from tests.pg_fixtures import fresh_pg_database, require_pg
+
+    db = await Database.open(await fresh_pg_database(require_pg(pg_cluster)))
+    try:
+        with pytest.raises(RuntimeError):
+            async with db.transaction() as conn:
+                await conn.execute("INSERT INTO meta (key, value) VALUES ('a', 'b')")
+                raise RuntimeError("abort")
+        assert await db.fetchone("SELECT 1 FROM meta WHERE key='a'") is None
+    finally:
+        await db.close()
