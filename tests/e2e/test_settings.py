@@ -122,6 +122,9 @@ async def test_limits_and_disabled_models(foley: Foley) -> None:
     await private(foley, "settings model", OWNER_ID, model="eleven-music", enabled=False)
     refused = await private(foley, "music", MEMBER_ID, prompt="rain", model="eleven-music")
     assert "`eleven-music` is switched off" in refused
+    await private(foley, "settings model", OWNER_ID, model="lyria", enabled=False)
+    refused = await private(foley, "music", MEMBER_ID, prompt="rain at night", model="lyria")
+    assert "`lyria` is switched off" in refused and "model.lyria" in refused
     assert provider_calls(foley) == 0 and await spent(foley) == 0
 
     # No duration given: the built-in 30 s is capped to the limit, not refused.
