@@ -193,13 +193,22 @@ class Soundboard(Protocol):
 
 
 class FoleyBot(commands.Bot):
-    def __init__(self, services: Services, *, mode: Literal["run", "sync"] = "run") -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        mode: Literal["run", "sync"] = "run",
+        guild_ready_timeout: float = 2.0,
+    ) -> None:
         settings = services.settings
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=_intents(),
             allowed_mentions=discord.AllowedMentions.none(),
             help_command=None,
+            # discord.py's own default (2 s after the last GUILD_CREATE before READY);
+            # the in-process test harness, with one guild on loopback, waits less.
+            guild_ready_timeout=guild_ready_timeout,
             shard_count=settings.shard_count,
             # SHARD_IDS: this process's part of SHARD_COUNT (other processes run
             # the rest); only AutoShardedBot reads it.

@@ -109,7 +109,8 @@ async def running_foley(
             if configure is not None:
                 configure(services)
             with point_discord_py_at(fake):
-                bot = FoleyBot(services)
+                # One guild on loopback: no need for discord.py's 2 s GUILD_CREATE wait.
+                bot = FoleyBot(services, guild_ready_timeout=0.1)
                 await bot.login(fake.token)  # runs setup_hook: cogs, engine, guild sync
                 runner = asyncio.create_task(bot.connect(reconnect=True))
                 try:
