@@ -13,6 +13,7 @@ import asyncio
 import importlib.metadata
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TextIO
@@ -21,6 +22,7 @@ import aiohttp
 from yarl import URL
 
 from bot.config import ConfigError, Settings
+from bot.providers.base import Provider
 from bot.providers.download import DownloadGuard
 from bot.providers.errors import ErrorKind, ProviderError
 from bot.reachability import why
@@ -136,12 +138,10 @@ def _voice() -> CheckLine:
     return CheckLine("OK", "voice", ", ".join(versions) + " (DAVE ready)")
 
 
-async def _providers(settings: Settings, session: aiohttp.ClientSession) -> list[CheckLine]:
+async def _providers(providers: Mapping[str, Provider]) -> list[CheckLine]:
     from bot.catalog import key_variable
-    from bot.providers.registry import build_providers
 
     lines: list[CheckLine] = []
-    providers = build_providers(settings, session)
     for service, provider in providers.items():
         name = f"{provider.display_name} key"
         if not provider.enabled:
@@ -165,12 +165,13 @@ def _operator_text(exc: ProviderError) -> str:
     return f"{exc.service}: {hint}" if hint else exc.user_message
 
 
-async def _elevenlabs_voice(settings: Settings, session: aiohttp.ClientSession) -> list[CheckLine]:
+async def _elevenlabs_voice(
+    settings: Settings, providers: Mapping[str, Provider]
+) -> list[CheckLine]:
     """The voice /say uses without a voice option, its id and why; plus the last job's verdict."""
     from bot.providers.elevenlabs import ElevenLabsClient
-    from bot.providers.registry import build_providers
 
-    client = build_providers(settings, session)["elevenlabs"]
+    client = providers.get("elevenlabs")
     if not isinstance(client, ElevenLabsClient) or not client.enabled:
         return []
     name = "ElevenLabs voice"
@@ -296,10 +297,13 @@ async def collect(settings: Settings) -> list[CheckLine]:
     lines.append(await _ffmpeg(settings, ffmpeg_error))
     lines.append(_voice())
     lines.extend(await _downloads(settings))
+    from bot.providers.registry import build_providers
+
     async with aiohttp.ClientSession() as session:
+        providers = build_providers(settings, session)  # one set of clients for both checks
         provider_lines, voice_lines, discord_line = await asyncio.gather(
-            _providers(settings, session),
-            _elevenlabs_voice(settings, session),
+            _providers(providers),
+            _elevenlabs_voice(settings, providers),
             _discord(settings, session),
         )
     return [*lines, *provider_lines, *voice_lines, discord_line]

@@ -69,9 +69,10 @@ async def test_elevenlabs_verify_key(xi: ElevenLabsClient, simulator: Simulator,
 
 async def test_check_prints_the_aimlapi_balance(simulator: Simulator, session, tmp_path) -> None:
     from bot.check import _providers
+    from bot.providers.registry import build_providers
     from tests.jobs.helpers import make_settings
 
     simulator.aimlapi_account.credits = 3_000_000
-    lines = await _providers(make_settings(tmp_path, simulator.base_url), session)
+    lines = await _providers(build_providers(make_settings(tmp_path, simulator.base_url), session))
     (line,) = [ln for ln in lines if ln.name == "AI/ML API key"]
     assert (line.level, line.detail) == ("OK", "accepted, balance $1.50")
