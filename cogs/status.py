@@ -188,8 +188,8 @@ class StatusCog(commands.Cog):
         metrics.set_jobs_in_state(counts)
 
     def _on_job_update(self, update: JobUpdate) -> None:
-        # The update carries no token amount, and the settle happens right after
-        # it is published; the row already holds what will be settled.
+        # The update carries no token amount; the ledger is closed before a terminal
+        # update is published (bot/jobs/finisher.py), so the row holds what was settled.
         if not update.terminal or update.state is JobState.EXPIRED:
             return  # expired jobs are always refunded
         task = asyncio.create_task(self._count_spend(update.job_id))
