@@ -228,3 +228,38 @@ def test_error_backoff_honours_retry_after() -> None:
     assert error_backoff(3, None, 30) == 4.0
     assert error_backoff(10, None, 30) == 30.0
     assert error_backoff(1, 7.5, 30) == 7.5
+
+
+def test_a_cold_window_is_densest_near_the_median_and_never_gapped() -> None:
+    """Without history, completion is likeliest near the prior: poll there most."""
+    cold = Forecast(60.0)
+    lo, hi = cold.window()
+    inside = [lo + (hi - lo) * i / 50 for i in range(51)]
+    delays = {t: next_poll_delay(t, cold) for t in inside}
+    assert delays[min(inside, key=lambda t: abs(t - 60))] == DEFAULT_POLICY.cold_dense
+    assert all(DEFAULT_POLICY.cold_dense <= d <= DEFAULT_POLICY.cold_edge for d in delays.values())
+    assert delays[inside[0]] > DEFAULT_POLICY.cold_dense  # the edges are polled less
+    # With a shape's own history the window is narrow and polled evenly.
+    warm = around(60, 3)
+    wlo, whi = warm.window()
+    assert next_poll_delay((wlo + whi) / 2, warm) == dense_interval(warm)
+
+
+def test_the_shaped_cold_window_notices_sooner_for_the_same_polls() -> None:
+    """Against one even interval over the whole window (the schedule before), with
+    completions spread ±20 % around a prior that is itself 10 % off either way."""
+    even = PollPolicy(sparse=9.0, cold_dense=1.5, cold_edge=1.5)
+    rng = random.Random(7)
+    shaped_late, even_late, shaped_rate, even_rate = [], [], [], []
+    for _ in range(600):
+        prior = rng.choice((52.0, 35.0, 64.0))
+        done = prior * rng.choice((0.9, 1.1)) * (1 + rng.uniform(-0.2, 0.2))
+        polls, late = simulate_polls(done, Forecast(prior))
+        shaped_late.append(late)
+        shaped_rate.append(polls / done)
+        polls, late = simulate_polls(done, Forecast(prior), even)
+        even_late.append(late)
+        even_rate.append(polls / done)
+    assert statistics.median(shaped_late) < statistics.median(even_late) - 0.1
+    assert statistics.mean(shaped_rate) <= statistics.mean(even_rate) * 1.1
+    assert statistics.mean(shaped_rate) < 0.5  # the issue's budget: 1 poll per 2 s
