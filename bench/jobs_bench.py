@@ -51,7 +51,9 @@ from bot.simulator import DEFAULT_AIMLAPI_KEY, DEFAULT_ELEVENLABS_KEY, Simulator
 from bot.simulator.config import ModelTiming, Timings
 from bot.storage.db import Database
 
-FIXED_10S = PollPolicy(first_delay=10, sparse=10, dense=10, tail=10, margin=0)
+FIXED_10S = PollPolicy(
+    first_delay=10, sparse=10, dense=10, cold_dense_factor=1, cold_edge_factor=1, tail=10, margin=0
+)
 MODELS = {"stable-audio": (55.0, 5.0), "elevenlabs/eleven_music": (35.0, 4.0)}
 
 

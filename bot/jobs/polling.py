@@ -19,16 +19,16 @@ The schedule for one job, given its window [lo, hi] (seconds since submit):
   enough for that to be cheap: bad requests fail fast;
 - sparsely (``sparse``, 9 s) while completion is unlikely, landing on ``lo``;
 - inside the window every ``dense`` (1 s) when the shape's history is tight,
-  up to ``dense_max`` (1.5 s) when the window is wide, sized so a job costs
-  about ``budget`` polls per second — a job is noticed within about half the
-  interval, never after a multi-second gap;
-- without enough history of its own (cold, or a new shape) the window is wide
-  but completion is still likeliest near the forecast's median: poll every
-  ``cold_dense`` (1.1 s) within ``cold_core`` of it (in log distance) and
-  widen towards ``cold_edge`` (2 s) at the window's edges. For the same polls
-  that notices the typical job sooner than one even interval over the whole
-  window (``bench/poll_bench.py``: the cold cells' median went from ≤ 1.03 s
-  to well under 1 s at the same ≤ 0.47 polls/s);
+  up to ``dense_max`` (1.4 s) when the window is wide (a new shape, or a few
+  jobs only), sized so a job costs about ``budget`` polls per second — a job
+  is noticed within about half the interval, never after a multi-second gap;
+- with no history at all (the first jobs after a start) the window is the
+  prior's, wide, but completion is still likeliest near the prior: poll every
+  1.2 × ``dense`` within ``cold_core`` of it (in log distance) and widen to
+  1.75 × ``dense`` at the window's edges. For the same polls that notices the
+  typical job sooner than one even interval over the whole window. Once some
+  jobs are done the window follows them, so the jobs still running sit near
+  its median and the even, budgeted interval is used instead;
 - past the window (an unusually slow job) relax gradually towards ``tail``.
 
 Without history the window is ``prior_low``..``prior_high`` × the prior, wide
@@ -92,7 +92,7 @@ class PollPolicy:
     dense: float = 1.0
     # A wide window (little known) is polled up to this far apart, so a job costs
     # about ``budget`` polls per second of its expected duration.
-    dense_max: float = 1.5
+    dense_max: float = 1.4
     budget: float = 0.4
     late_q: float = 0.8
     late_cold: float = 1.2
@@ -106,19 +106,16 @@ class PollPolicy:
     prior_high: float = 1.5
     # With a few samples: their span, widened to ± this fraction of their median.
     few_spread: float = 0.3
-    # Cold windows: dense near the median, wider towards the edges (see the module doc).
-    cold_dense: float = 1.1
-    cold_core: float = 0.2  # |ln(elapsed / median)| polled at cold_dense
-    cold_edge: float = 2.0
+    # Cold windows: ``dense`` × these near the median and at the edges (module doc).
+    cold_dense_factor: float = 1.2
+    cold_edge_factor: float = 1.75
+    cold_core: float = 0.15  # |ln(elapsed / median)| polled at the near-median interval
     # Skip the early poll when the window opens within this many seconds anyway.
     first_poll_min_lo: float = 8.0
 
     def scaled(self, factor: float) -> PollPolicy:
         """Every duration × ``factor`` (a benchmark on a compressed timescale)."""
-        seconds = (
-            "first_delay", "sparse", "dense", "dense_max", "tail", "margin",
-            "cold_dense", "cold_edge",
-        )  # fmt: skip
+        seconds = ("first_delay", "sparse", "dense", "dense_max", "tail", "margin")
         return replace(
             self,
             **{name: getattr(self, name) * factor for name in seconds},
@@ -214,7 +211,10 @@ def next_poll_delay(
         # Sparse, but land on the window's start rather than jumping past it.
         return max(policy.dense, min(policy.sparse, lo - elapsed))
     if elapsed <= hi:
-        if forecast.enough(policy):
+        if forecast.source != "prior":
+            # History (even a little) moves the window with the jobs already done,
+            # so the jobs still running sit near its median: shaping would poll
+            # them all densely. The even, budgeted interval holds there.
             return dense
         return _cold_interval(elapsed, lo, hi, forecast.median(policy), policy)
     # Overdue: each extra second is as likely as the last, so don't back off
@@ -227,15 +227,16 @@ def next_poll_delay(
 def _cold_interval(
     elapsed: float, lo: float, hi: float, median: float, policy: PollPolicy
 ) -> float:
-    """Inside a cold window: ``cold_dense`` near the median, ramping to ``cold_edge``."""
+    """Inside a cold window: densest near the median, ramping wider to the edges."""
+    near = policy.dense * policy.cold_dense_factor
     if median <= 0 or elapsed <= 0:
-        return policy.cold_dense
+        return near
     distance = abs(math.log(elapsed / median))
     edge = max(abs(math.log(max(lo, 1e-3) / median)), abs(math.log(max(hi, 1e-3) / median)))
     if distance <= policy.cold_core or edge <= policy.cold_core:
-        return policy.cold_dense
+        return near
     ramp = min(1.0, (distance - policy.cold_core) / (edge - policy.cold_core))
-    return policy.cold_dense + (policy.cold_edge - policy.cold_dense) * ramp
+    return near + (policy.dense * policy.cold_edge_factor - near) * ramp
 
 
 def eta_seconds(
