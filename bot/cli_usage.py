@@ -1,10 +1,11 @@
 """``foley usage``: this period's usage report; ``foley usage export``: a server's ledger as CSV.
 
-Both open the database read-only, so they are safe to run while the bot is up:
-in WAL mode a reader sees the last committed state and never blocks the bot's
-writers. The report reads the same ledger queries ``/usage`` and ``/quota top``
-use (through :class:`~bot.quotas.ledger.Ledger`), for every server at once,
-and ends with the per-model prices ``/botstatus`` shows (calibration).
+Both open the database read-only (``Database.open_readonly``: SQLite or
+``DATABASE_URL``'s PostgreSQL), so they are safe to run while the bot is up: a
+reader sees the last committed state and never blocks the bot's writers. The
+report reads the same ledger queries ``/usage`` and ``/quota top`` use (through
+:class:`~bot.quotas.ledger.Ledger`), for every server at once, and ends with
+the per-model prices ``/botstatus`` shows (calibration).
 Exit codes: 0 done, 1 the database could not be read, 2 bad arguments.
 """
 
@@ -25,7 +26,7 @@ from bot.quotas.calibration import usage_section
 from bot.quotas.ledger import Ledger
 from bot.quotas.periods import iso
 from bot.storage import ledger_sql
-from bot.storage.db import Database
+from bot.storage.db import Database, StorageError
 
 HEADER = (
     "created_at",
@@ -114,9 +115,10 @@ def _cell(text: str | None) -> str:
 
 
 async def run_usage(args: argparse.Namespace, settings: Settings) -> int:
-    path = Path(settings.database_path)
+    target = settings.database  # DATABASE_URL (PostgreSQL) wins over DATABASE_PATH
     name = "foley usage export" if args.usage_verb == "export" else "foley usage"
-    if not await asyncio.to_thread(path.exists):
+    path = settings.database_path
+    if not settings.database_url and not await asyncio.to_thread(path.exists):
         if args.usage_verb != "export":
             # A fresh install has spent nothing: that is an answer, not an error.
             print(f"Nothing spent yet: {path} is created when the bot first runs.")
@@ -126,10 +128,10 @@ async def run_usage(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.usage_verb == "export":
             since = iso(args.since) if args.since else ""
-            count = await _export(path, args.guild, since, args.out)
+            count = await _export(target, args.guild, since, args.out)
         else:
-            print(await _report(path, settings, args.report_guild, args.top))
-    except (sqlite3.Error, OSError) as exc:
+            print(await _report(target, settings, args.report_guild, args.top))
+    except (StorageError, sqlite3.Error, OSError) as exc:
         print(f"{name}: {exc}", file=sys.stderr)
         return 1
     if args.usage_verb == "export" and args.out != "-":
@@ -137,26 +139,26 @@ async def run_usage(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-async def _open(path: Path) -> Database:
-    conn = await ledger_sql.open_readonly(path)
-    version = await ledger_sql.schema_version(conn)
+async def _open(target: Path | str) -> Database:
+    db = await Database.open_readonly(target)
+    version = await db.version()
     if version < QUOTAS_SCHEMA_VERSION:
-        await conn.close()
+        await db.close()
         raise sqlite3.DatabaseError(
             f"database schema version {version} has no ledger yet; start the bot once"
         )
-    return Database(conn, path)
+    return db
 
 
-async def _report(path: Path, settings: Settings, guild_id: int | None, top: int) -> str:
-    db = await _open(path)
+async def _report(target: Path | str, settings: Settings, guild_id: int | None, top: int) -> str:
+    db = await _open(target)
     try:
         ledger = Ledger(db, settings)
         period = ledger.current_period()
-        lines = [f"Usage for {settings.quota_period} {period} (UTC), from {path}"]
+        lines = [f"Usage for {settings.quota_period} {period} (UTC), from {db.location}"]
         services = await ledger.spend_by_service(guild_id)
         guilds = [g for g in await ledger.guild_spend() if guild_id in (None, g[0])]
-        prices = await usage_section(db.conn)
+        prices = await usage_section(db)
         if not services and not guilds:
             return "\n".join([*lines, "Nothing was spent in this period.", *prices])
         lines.append("Spend per provider:")
@@ -178,9 +180,8 @@ def _amount(tokens: int, usd: float) -> str:
     return f"{render.tokens(tokens):>12} tokens  {render.usd(usd)}"
 
 
-async def _export(path: Path, guild_id: int, since: str, out: str) -> int:
-    db = await _open(path)
-    conn = db.conn
+async def _export(target: Path | str, guild_id: int, since: str, out: str) -> int:
+    db = await _open(target)
     try:
         stream: IO[str] = (
             sys.stdout if out == "-" else await asyncio.to_thread(_open_out, Path(out))
@@ -189,24 +190,23 @@ async def _export(path: Path, guild_id: int, since: str, out: str) -> int:
         try:
             writer = csv.writer(stream)
             await asyncio.to_thread(writer.writerow, HEADER)
-            async with conn.execute(ledger_sql.EXPORT_ENTRIES, (guild_id, since)) as cursor:
-                while rows := await cursor.fetchmany(BATCH):
-                    lines = [
-                        (
-                            r["created_at"],
-                            r["user_id"],
-                            r["kind"],
-                            r["amount"],
-                            f"{r['usd']:.6f}",
-                            r["job_id"] or "",
-                            r["actor_id"] or "",
-                            _cell(r["reason"]),
-                            r["service"] or "",
-                        )
-                        for r in rows
-                    ]
-                    await asyncio.to_thread(writer.writerows, lines)
-                    count += len(lines)
+            async for rows in ledger_sql.export_entries(db, guild_id, since, BATCH):
+                lines = [
+                    (
+                        r["created_at"],
+                        r["user_id"],
+                        r["kind"],
+                        r["amount"],
+                        f"{r['usd']:.6f}",
+                        r["job_id"] or "",
+                        r["actor_id"] or "",
+                        _cell(r["reason"]),
+                        r["service"] or "",
+                    )
+                    for r in rows
+                ]
+                await asyncio.to_thread(writer.writerows, lines)
+                count += len(lines)
         finally:
             if stream is not sys.stdout:
                 await asyncio.to_thread(stream.close)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from bot.attachments import discard_file
 from bot.errors import UserError
 from bot.voice_queue import (
     GuildQueue,
@@ -24,7 +25,6 @@ from bot.voice_queue import (
     QueueItem,
     VoiceConnectError,
     describe_voice_failure,
-    discard_file,
     may_skip,
     may_stop,
 )

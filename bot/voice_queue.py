@@ -1,6 +1,6 @@
 """Voice playback model: queue items, the per-guild queue, who may skip or stop, job lookup,
-voice failure hints, and the audio-file helpers (Opus sniffing, ffmpeg options, re-fetching
-an uploaded copy).
+voice failure hints, and the audio-file helpers (Opus sniffing, ffmpeg options; fetching an
+uploaded copy back is :mod:`bot.attachments`).
 
 Discord-free on purpose: the cog (``cogs/voice.py``) turns interactions into calls
 here and renders the answers; :mod:`bot.voice_player` drives a voice connection.
@@ -8,19 +8,12 @@ here and renders the answers; :mod:`bot.voice_player` drives a voice connection.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
-import tempfile
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
-
-import aiohttp
 
 from bot.errors import UserError
 from bot.generation.messages import prompt_text
@@ -245,38 +238,3 @@ class PlaybackError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def discard_file(path: Path) -> None:
-    """Remove a temp file; a missing one is fine (an unlink is too quick to thread)."""
-    with contextlib.suppress(OSError):
-        os.unlink(path)
-
-
-async def fetch_to_temp(
-    session: aiohttp.ClientSession, url: str, *, max_bytes: int, timeout_s: float = 60.0
-) -> Path:
-    """Download an uploaded copy (the local file was removed by retention) to a temp file."""
-    suffix = Path(urlsplit(url).path).suffix[:8] or ".audio"
-    fd, name = await asyncio.to_thread(tempfile.mkstemp, prefix="foley-voice-", suffix=suffix)
-    path = Path(name)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            timeout = aiohttp.ClientTimeout(total=timeout_s)
-            async with session.get(url, timeout=timeout) as resp:
-                if resp.status != 200:
-                    raise PlaybackError(f"the uploaded copy is gone (HTTP {resp.status})")
-                size = 0
-                async for chunk in resp.content.iter_chunked(64 * 1024):
-                    size += len(chunk)
-                    if size > max_bytes:
-                        raise PlaybackError("the uploaded copy is too large")
-                    await asyncio.to_thread(fh.write, chunk)
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        discard_file(path)
-        log.warning("fetching %s failed: %r", url.split("?")[0], exc)
-        raise PlaybackError("the uploaded copy could not be downloaded") from exc
-    except BaseException:
-        discard_file(path)
-        raise
-    return path

@@ -17,6 +17,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.attachments import is_audio_attachment
 from bot.dashboard import DashboardServer
 from bot.dashboard.auth import MODERATOR
 from bot.dashboard.rights import MemberRights, RightsUnavailable
@@ -92,9 +93,7 @@ class DiscordRest:
         except (TimeoutError, discord.HTTPException, aiohttp.ClientError):
             return None
         for att in message.get("attachments", []):
-            if str(att.get("content_type", "")).startswith("audio/") or str(
-                att.get("filename", "")
-            ).endswith((".mp3", ".wav", ".ogg")):
+            if is_audio_attachment(str(att.get("filename", "")), att.get("content_type")):
                 return str(att["url"])
         return None
 

@@ -17,14 +17,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.attachments import TEMP_PREFIX
 from bot.audio import sweep_temp
 from bot.client import send_ephemeral
 from bot.errors import UserError, describe_error
 from bot.generation import messages
+from bot.generation.references import check_reference
 from bot.generation.uploads import prepare_upload, upload_limit
 from bot.jobs.models import JobState, displayed_cost
 from bot.providers.base import GenerationRequest
 from cogs.checks import is_moderator, missing_permissions
+from cogs.ui.attachments import AudioGone, job_audio
 from cogs.ui.buttons import JobButton, job_view, result_view, soundboard_offered
 from cogs.ui.presenter import JobPresenter
 from cogs.ui.render import prompt_of, result_embed, safe_prompt, upload_name
@@ -44,8 +47,8 @@ class ResultsCog(commands.Cog):
         self.presenter = JobPresenter(bot)
 
     async def cog_load(self) -> None:
-        # Upload and voice temp files of a process that crashed mid-way.
-        for prefix in ("foley-upload-", "foley-show-", "foley-voice-"):
+        # Upload temp files and fetched-back copies of a process that crashed mid-way.
+        for prefix in ("foley-upload-", "foley-show-", TEMP_PREFIX):
             await asyncio.to_thread(sweep_temp, prefix)
         self.presenter.attach()
         self.bot.presenter = self.presenter
@@ -118,6 +121,7 @@ class ResultsCog(commands.Cog):
         problem = self.services.generation.unavailable_reason(job.kind, job.service)
         if problem:
             raise UserError(problem)
+        await check_reference(job.request.params)  # before the cost is even offered
         estimate = await self.services.generation.estimate(job.request)
         # Every parameter is reused; the seed only when the member picks "same seed".
         seeded = job.request.params.get("seed") is not None
@@ -174,31 +178,39 @@ class ResultsCog(commands.Cog):
                 "Use /history to see your jobs."
             )
         await interaction.response.defer(thinking=True)
-        path = job.output
-        embed_note = None
         with tempfile.TemporaryDirectory(prefix="foley-show-") as workdir:
-            files: list[discord.File] = []
-            if path is not None and path.exists():
-                limit = upload_limit(interaction.filesize_limit)
-                upload = await prepare_upload(self.services.ffmpeg, path, limit, Path(workdir))
-                embed_note = upload.note
-                if upload.path is not None:
-                    files.append(discord.File(upload.path, filename=upload_name(job, upload.path)))
-            elif job.result_message_id and job.channel_id:
-                embed_note = "The file is no longer stored here; see the original message."
-            embed = result_embed(job, self._cost(job), None, embed_note, full=True)
-            if job.result_message_id and job.channel_id and interaction.guild_id:
-                link = (
-                    f"https://discord.com/channels/{interaction.guild_id}/"
-                    f"{job.channel_id}/{job.result_message_id}"
-                )
-                embed.url = link
-            view = result_view(
-                job.id,
-                playable=self.bot.voice is not None,
-                soundboard=await soundboard_offered(self.bot, job.guild_id),
+            try:  # the file here, else fetched back from the result message
+                async with job_audio(self.bot, job, purpose="attach") as path:
+                    limit = upload_limit(interaction.filesize_limit)
+                    upload = await prepare_upload(self.services.ffmpeg, path, limit, Path(workdir))
+                    files = []
+                    if upload.path is not None:
+                        name = upload_name(job, upload.path)
+                        files.append(discord.File(upload.path, filename=name))
+                    await self._show(interaction, job, files, upload.note)
+            except AudioGone as exc:
+                await self._show(interaction, job, [], str(exc))
+
+    async def _show(
+        self,
+        interaction: discord.Interaction,
+        job: Any,
+        files: list[discord.File],
+        note: str | None,
+    ) -> None:
+        embed = result_embed(job, self._cost(job), None, note, full=True)
+        if job.result_message_id and job.channel_id and interaction.guild_id:
+            link = (
+                f"https://discord.com/channels/{interaction.guild_id}/"
+                f"{job.channel_id}/{job.result_message_id}"
             )
-            await interaction.edit_original_response(embed=embed, attachments=files, view=view)
+            embed.url = link
+        view = result_view(
+            job.id,
+            playable=self.bot.voice is not None,
+            soundboard=await soundboard_offered(self.bot, job.guild_id),
+        )
+        await interaction.edit_original_response(embed=embed, attachments=files, view=view)
 
     @job.autocomplete("id")
     async def job_autocomplete(

@@ -7,7 +7,6 @@ like a moderator action (audit log entry + the server's log channel).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import tempfile
 from pathlib import Path
@@ -19,9 +18,10 @@ from discord.ext import commands
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
 from bot.soundboard import SoundboardSwitch, SoundForm, make_clip, parse_form
-from bot.voice_queue import PlaybackError, discard_file, fetch_to_temp, job_title
+from bot.voice_queue import job_title
 from cogs.checks import is_moderator
 from cogs.quota_views import announce_done, post_action
+from cogs.ui.attachments import job_audio
 
 log = logging.getLogger(__name__)
 
@@ -118,12 +118,12 @@ class SoundboardCog(commands.Cog):
             log.error("soundboard: ffmpeg not found: install it or set FFMPEG_PATH")
             raise UserError("I can't cut sounds: ffmpeg is not installed on the bot's host.")
         with tempfile.TemporaryDirectory(prefix="foley-sound-") as tmp:
-            src, fetched = await self._source(interaction, job)
-            try:
+            # The file here, else the posted copy (this message's, or the result message's).
+            source = job_audio(
+                self.bot, job, message=interaction.message, purpose="cut a sound from"
+            )
+            async with source as src:
                 clip = await make_clip(ffmpeg, src, form.start_s, Path(tmp))
-            finally:
-                if fetched:
-                    discard_file(src)
         reason = f"Foley: {member} ({member.id}) from job {job.id}"
         try:
             sound = await guild.create_soundboard_sound(
@@ -161,25 +161,6 @@ class SoundboardCog(commands.Cog):
         except Exception:  # the sound exists; a log-channel hiccup must not hide that
             log.warning("guild %s: soundboard log entry not posted", guild.id, exc_info=True)
         return f"➕ Added **{discord.utils.escape_markdown(form.name)}** to the soundboard."
-
-    async def _source(self, interaction: discord.Interaction, job: Any) -> tuple[Path, bool]:
-        """The result's audio: the local file, else the posted copy (fetched: True)."""
-        path = job.output
-        if path is not None and await asyncio.to_thread(path.is_file):
-            return path, False
-        message = interaction.message  # the result message the button sits under
-        if message is not None and message.attachments:
-            try:
-                fetched = await fetch_to_temp(
-                    self.bot.services.session,
-                    message.attachments[0].url,
-                    max_bytes=self.bot.settings.max_download_bytes,
-                )
-            except PlaybackError as exc:
-                log.warning("job %s: soundboard source unavailable: %s", job.id, exc.reason)
-                raise UserError(f"I couldn't get this result's audio: {exc.reason}.") from exc
-            return fetched, True
-        raise UserError("This result's audio is no longer stored, so I can't cut a sound from it.")
 
     # -- /settings soundboard (declared in cogs/settings.py, which owns /settings) -----
     async def set_switch(self, interaction: discord.Interaction, enabled: bool) -> None:

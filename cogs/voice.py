@@ -19,6 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
+from bot.attachments import AttachmentUnavailable
 from bot.audio import AudioError, find_ffmpeg, probe
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
@@ -39,7 +40,6 @@ from bot.voice_queue import (
     VoiceConnectError,
     VoiceFailure,
     describe_voice_failure,
-    fetch_to_temp,
     ffmpeg_source_kwargs,
     is_ogg_opus,
     is_playable,
@@ -47,6 +47,7 @@ from bot.voice_queue import (
     live_source_kwargs,
 )
 from cogs.checks import is_moderator, refused_by_settings
+from cogs.ui.attachments import attachment_url, fetch_posted, local_file
 from cogs.voice_panel import NowPlaying, PanelButton, queue_text
 
 log = logging.getLogger(__name__)
@@ -339,10 +340,11 @@ class VoiceCog(commands.Cog):
 
     async def _item_for(self, job: JobLike, requester_id: int, channel_id: int | None) -> QueueItem:
         title = escape_markdown(job_title(job))
-        path = Path(job.output_path) if job.output_path else None
+        path = local_file(job)
         url = None
         if path is None or not await asyncio.to_thread(path.is_file):
-            url = await self._attachment_url(job)
+            # Fetched when it comes up to play (cogs/ui/attachments.py, guarded download).
+            url = await attachment_url(self.bot, job)
             if url is None:
                 log.warning("job %s: audio deleted and never posted; nothing to play", job.id)
                 raise UserError(
@@ -361,18 +363,6 @@ class VoiceCog(commands.Cog):
             return (await probe(ffmpeg, path)).duration_s
         except AudioError:
             return None
-
-    async def _attachment_url(self, job: JobLike) -> str | None:
-        """The posted copy: retention deletes local files, Discord keeps the upload."""
-        if not job.channel_id or not job.result_message_id:
-            return None
-        channel = self.bot.get_partial_messageable(job.channel_id)
-        try:
-            message = await channel.fetch_message(job.result_message_id)
-        except discord.HTTPException as exc:
-            log.info("result message of job %s unavailable: %s", job.id, exc)
-            return None
-        return message.attachments[0].url if message.attachments else None
 
     async def _stop(self, interaction: discord.Interaction) -> int:
         player = self.players.get(interaction.guild_id or 0)
@@ -450,9 +440,10 @@ class VoiceCog(commands.Cog):
         return await self._spawn_ffmpeg(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
 
     async def _fetch_attachment(self, url: str) -> Path:
-        return await fetch_to_temp(
-            self.bot.services.session, url, max_bytes=self.bot.settings.max_download_bytes
-        )
+        try:
+            return await fetch_posted(self.bot, url)
+        except AttachmentUnavailable as exc:
+            raise PlaybackError(exc.reason) from exc
 
 
 async def setup(bot: FoleyBot) -> None:

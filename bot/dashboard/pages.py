@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp_jinja2
 from aiohttp import web
 
+from bot.attachments import is_media_url
 from bot.dashboard import data, settings_page, signin_pages
 from bot.dashboard.auth import Session
 from bot.quotas import render as r
@@ -242,7 +243,7 @@ class Pages:
         message_id = row["result_message_id"] or row["status_message_id"]
         if row["channel_id"] and message_id:
             url = await self.server.discord.attachment_url(int(row["channel_id"]), int(message_id))
-            if url:
+            if url and is_media_url(url, self.services.settings):  # never an open redirect
                 raise web.HTTPFound(url)
         raise web.HTTPNotFound(
             text="This job's audio is gone: the file expired and no message has it."

@@ -14,12 +14,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
+from bot.attachments import media_origins
 from bot.config import Settings
 from bot.dashboard.auth import Auth, RateLimiter, Session, signing_key
 from bot.dashboard.rights import DiscordSide, RightsUnavailable
@@ -31,15 +31,11 @@ HERE = Path(__file__).parent
 COOKIE = "foley_session"
 SESSION_KEY = web.RequestKey("session", Session)
 PUBLIC_PATHS = ("/signin", "/oauth/start", "/oauth/callback")
-# Audio of a job whose file is gone plays from its Discord attachment (a redirect).
-DISCORD_MEDIA = ("https://cdn.discordapp.com", "https://media.discordapp.net")
 
 
 def content_security_policy(settings: Settings) -> str:
-    media = list(DISCORD_MEDIA)
-    if settings.discord_api_base_url:  # a Discord stand-in serves its attachments itself
-        parts = urlsplit(settings.discord_api_base_url)
-        media.append(f"{parts.scheme}://{parts.netloc}")
+    # Audio of a job whose file is gone plays from its Discord attachment (a redirect).
+    media = media_origins(settings)
     return (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
         f"media-src 'self' {' '.join(media)}; form-action 'self'; frame-ancestors 'none'; "

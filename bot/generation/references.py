@@ -16,7 +16,7 @@ from typing import Any
 
 from bot import audio
 from bot.errors import UserError
-from bot.providers.reference_audio import EXPIRES_KEY, FIELD, FILE_KEY
+from bot.providers.reference_audio import EXPIRES_KEY, FIELD, FILE_KEY, reference_available
 
 MAX_BYTES = 50 * 1024 * 1024
 MIN_S, MAX_S = 6.0, 6 * 60.0
@@ -71,3 +71,13 @@ def reference_params(url: str, path: Path, now: float | None = None) -> dict[str
     """The request parameters for a stored reference: the URL now, the file later."""
     until = (time.time() if now is None else now) + URL_TRUSTED_S
     return {FIELD: url, FILE_KEY: str(path), EXPIRES_KEY: round(until)}
+
+
+async def check_reference(params: dict[str, Any], now: float | None = None) -> None:
+    """Refuse a job (🔁 Again) whose reference track can no longer be sent, before any
+    reservation: its URL is past the trust window and the kept file is not on this machine."""
+    if not await reference_available(params, now):
+        raise UserError(
+            "The reference track of that job is no longer kept here and its Discord link "
+            "has expired, so nothing was charged. Run /music again with the file attached."
+        )

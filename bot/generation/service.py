@@ -17,6 +17,7 @@ from typing import Any
 from bot import catalog
 from bot.config import Settings
 from bot.errors import UserError
+from bot.generation.references import check_reference
 from bot.generation.requests import DEFAULT_SAY_MODEL
 from bot.jobs.engine import JobEngine, JobRejected
 from bot.jobs.ids import new_job_id
@@ -192,6 +193,7 @@ class GenerationService:
         if reason:
             raise UserError(reason)
         await self.admit(str(request.kind), requester)  # also for 🔁 Again
+        await check_reference(request.params)  # 🔁 Again of a cover on another machine
         visibility = target.visibility or await self.server_settings.visibility(requester.context)
         text = str(request.params.get("prompt") or request.params.get("text") or "")
         if await self.moderation.check_prompt(requester.guild_id, text) is not None:

@@ -23,13 +23,31 @@ class ReferenceGone(Exception):
     """The stored copy of the reference track is missing."""
 
 
+def url_trusted(params: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether the reference's Discord URL is still inside its trust window."""
+    current = time.time() if now is None else now
+    return bool(params.get(FIELD)) and current < float(params.get(EXPIRES_KEY) or 0)
+
+
+async def reference_available(params: Mapping[str, Any], now: float | None = None) -> bool:
+    """Whether :func:`resolve_reference` has something to send: a trusted URL or the kept file.
+
+    The file is kept under the ``DATA_DIR`` of the machine that took the command; another
+    machine (or a lost volume) does not have it, and the URL is no longer trusted after
+    its window.
+    """
+    stored = params.get(FILE_KEY)
+    if not stored or url_trusted(params, now):
+        return True
+    return await asyncio.to_thread(Path(str(stored)).is_file)
+
+
 async def resolve_reference(params: Mapping[str, Any], now: float | None = None) -> str | None:
     """The ``reference_audio_url`` value to send: the fresh URL, else the stored file's base64."""
     stored = params.get(FILE_KEY)
     if not stored:
         return params.get(FIELD)
-    current = time.time() if now is None else now
-    if params.get(FIELD) and current < float(params.get(EXPIRES_KEY) or 0):
+    if url_trusted(params, now):
         return str(params[FIELD])
     path = Path(str(stored))
     try:

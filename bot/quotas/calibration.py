@@ -38,7 +38,7 @@ from bot.providers.base import GenerationRequest
 from bot.quotas.ledger import Ledger
 from bot.quotas.periods import Clock, iso, utcnow
 from bot.quotas.pricing import Pricing
-from bot.storage import calibration_sql, ledger_sql
+from bot.storage import calibration_sql
 from bot.storage.calibration_sql import QuoteRow
 from bot.storage.db import Database
 from bot.storage.migrations import load_migrations
@@ -201,12 +201,12 @@ def report_lines(reports: Sequence[ModelReport]) -> list[str]:
     return lines
 
 
-async def usage_section(conn: aiosqlite.Connection) -> list[str]:
-    """The per-model section of ``python -m bot usage`` (on its read-only connection)."""
+async def usage_section(db: Database) -> list[str]:
+    """The per-model section of ``python -m bot usage`` (on its read-only database)."""
     title = "Prices per model (tokens per unit, calibrated from reported costs):"
-    if await ledger_sql.schema_version(conn) < _calibration_version():
+    if await db.version() < _calibration_version():
         return [title, "  The database predates calibration; start the bot once."]
-    return [title, *(f"  {line}" for line in report_lines(await build_report(conn)))]
+    return [title, *(f"  {line}" for line in report_lines(await build_report(db.conn)))]
 
 
 def _calibration_version() -> int:

@@ -84,6 +84,32 @@ class Database:
             raise StorageError(f"cannot prepare database {path}: {exc}") from exc
         return db
 
+    @classmethod
+    async def open_readonly(cls, target: Path | str) -> Database:
+        """For reports beside a running bot: never creates, never migrates, never writes.
+
+        SQLite: a ``mode=ro`` connection (a WAL reader never blocks the bot's writers).
+        PostgreSQL: a small pool, no migration (the read-only guard is the session's).
+        """
+        if is_postgres_url(target):
+            from bot.storage.pg import PgDatabase
+
+            return await PgDatabase.open(str(target), migrate=False, readonly=True)  # type: ignore[return-value]
+        path = Path(target)
+        try:
+            uri = await asyncio.to_thread(lambda: path.resolve().as_uri())
+            conn = await aiosqlite.connect(f"{uri}?mode=ro", uri=True)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot open database {path}: {exc}") from exc
+        conn.row_factory = aiosqlite.Row
+        await conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return cls(conn, path)
+
+    @property
+    def location(self) -> str:
+        """Where the data is, for operator messages (never a password)."""
+        return str(self.path)
+
     async def close(self) -> None:
         if self._bus is not None:
             await self._bus.close()

@@ -14,11 +14,10 @@ Functions taking an ``aiosqlite.Connection`` run inside the caller's
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any
 
 import aiosqlite
 
@@ -393,22 +392,24 @@ async def recompute_totals(conn: aiosqlite.Connection) -> None:
 
 # ------------------------------------------------------------------- export
 
+# Keyset pages (created_at, entry_id): a long export never holds one big result set.
 EXPORT_ENTRIES = """
-SELECT created_at, user_id, kind, amount, usd, job_id, actor_id, reason, service
-FROM ledger WHERE guild_id = ? AND created_at >= ? ORDER BY created_at, entry_id
+SELECT entry_id, created_at, user_id, kind, amount, usd, job_id, actor_id, reason, service
+FROM ledger
+WHERE guild_id = ? AND created_at >= ?
+  AND (created_at > ? OR (created_at = ? AND entry_id > ?))
+ORDER BY created_at, entry_id LIMIT ?
 """
 
 
-async def open_readonly(path: Path) -> aiosqlite.Connection:
-    """A read-only connection, safe to use while the bot writes (WAL readers never block)."""
-    uri = await asyncio.to_thread(lambda: path.resolve().as_uri())
-    conn = await aiosqlite.connect(f"{uri}?mode=ro", uri=True)
-    conn.row_factory = aiosqlite.Row
-    await conn.execute("PRAGMA busy_timeout=5000")
-    return conn
-
-
-async def schema_version(conn: aiosqlite.Connection) -> int:
-    async with conn.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    return int(row[0]) if row else 0
+async def export_entries(
+    db: Database, guild_id: int, since: str, batch: int = 1000
+) -> AsyncIterator[list[Any]]:
+    """A server's ledger entries from ``since`` (ISO), oldest first, ``batch`` at a time."""
+    after, after_id = "", -1
+    while True:
+        rows = await db.fetchall(EXPORT_ENTRIES, (guild_id, since, after, after, after_id, batch))
+        if not rows:
+            return
+        yield rows
+        after, after_id = rows[-1]["created_at"], rows[-1]["entry_id"]

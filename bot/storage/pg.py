@@ -245,10 +245,14 @@ class PgDatabase(Database):
 
     @classmethod
     async def open(  # type: ignore[override]
-        cls, url: str, *, migrate: bool = True, max_size: int = 10
+        cls, url: str, *, migrate: bool = True, max_size: int = 10, readonly: bool = False
     ) -> PgDatabase:
+        # A report's sessions refuse writes themselves (default_transaction_read_only).
+        server = {"default_transaction_read_only": "on"} if readonly else None
         try:
-            pool = await asyncpg.create_pool(url, min_size=1, max_size=max_size)
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=2 if readonly else max_size, server_settings=server
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise StorageError(f"cannot open database {safe_url(url)}: {exc}") from exc
         db = cls(pool, url)
@@ -260,6 +264,10 @@ class PgDatabase(Database):
                 await pool.close()
                 raise StorageError(f"cannot prepare database {safe_url(url)}: {exc}") from exc
         return db
+
+    @property
+    def location(self) -> str:
+        return safe_url(self.url)
 
     async def close(self) -> None:
         if self._bus is not None:

@@ -93,7 +93,6 @@ async def dashboard_world(
     async with running_foley(
         fake, sim, tmp, commands=COMMANDS, dev_guild_ids=(GUILD_ID, OTHER_GUILD_ID),
         dashboard_port=0, dashboard_recheck_s=RECHECK_S,
-        discord_api_base_url=fake.api_base_url,  # as `run` has it; its origin serves attachments
         **overrides,
     ) as foley:  # fmt: skip
         await fake.wait_for_commands(OTHER_GUILD_ID, ("dashboard",), timeout=15)

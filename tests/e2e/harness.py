@@ -44,6 +44,7 @@ def test_settings(fake: FakeDiscord, sim: Simulator, tmp: Path, **overrides: Any
         aimlapi_base_url=sim.base_url,
         elevenlabs_base_url=sim.base_url,
         download_allowed_hosts=(host,),
+        discord_api_base_url=fake.api_base_url,  # as `run` has it; its origin serves attachments
         dev_guild_ids=(GUILD_ID,),
         data_dir=tmp,
         database_path=tmp / "foley.sqlite3",
@@ -97,7 +98,7 @@ async def running_foley(
 ) -> AsyncIterator[Foley]:
     """``models``: extra catalog entries, registered in-process for this bot only."""
     settings = test_settings(fake, sim, tmp, **overrides)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)  # DATABASE_URL wins, as in `run`
     extra = contextlib.ExitStack()
     for model in models:
         extra.enter_context(catalog.register(model))

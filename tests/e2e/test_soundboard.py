@@ -173,3 +173,17 @@ async def test_a_result_whose_file_was_removed_is_cut_from_its_upload(foley: Fol
     )
     (sound,) = foley.fake.guilds[GUILD_ID].soundboard
     assert sound.data[:3] == b"ID3"
+
+
+async def test_a_result_whose_file_and_upload_are_gone_gets_one_sentence(foley: Foley) -> None:
+    _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="gong", duration=3.0)
+    job_id = _job_id(result)
+    job = await foley.services.engine.get(job_id)
+    assert job is not None and job.output is not None
+    job.output.unlink()
+    foley.fake.messages[result.id].attachments[0].expired = True  # the CDN answers 404
+    assert await open_and_submit(foley, OWNER_ID, result.id, job_id, start="0") == (
+        f"The audio of job `{job_id}` is no longer stored here, and I can't cut a sound "
+        "from it: the uploaded copy is gone (HTTP 404)."
+    )
+    assert posts(foley) == [] and foley.fake.guilds[GUILD_ID].soundboard == []

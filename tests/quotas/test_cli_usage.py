@@ -163,3 +163,60 @@ async def test_report_on_an_empty_ledger(tmp_path: Path, capsys) -> None:
     settings = replace(make_settings(), database_path=path)
     assert await run_usage(_args(), settings) == 0
     assert "Nothing was spent in this period." in capsys.readouterr().out
+
+
+async def test_report_and_export_on_either_backend(
+    db_target: Path | str, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    """``DATABASE_URL=postgresql://…`` reads the same numbers as a SQLite file."""
+    big = {"default_user_tokens": 10**6, "default_guild_tokens": 10**6, "quota_period": "month"}
+    settings = make_settings(**big)
+    if isinstance(db_target, str):
+        settings = replace(settings, database_url=db_target, database_path=tmp_path / "no.db")
+    else:
+        settings = replace(settings, database_path=db_target)
+    db = await Database.open(db_target)  # stays open: the "running bot"
+    try:
+        ledger = Ledger(db, settings)
+        await ledger.reserve(ReserveRequest("j1", 1, 10, (), 25_200, "aimlapi"))
+        await ledger.settle("j1", 20_000)
+        await ledger.reserve(ReserveRequest("j2", 1, 11, (), 80, "elevenlabs"))
+        await ledger.reserve(ReserveRequest("j3", 1, 11, (), 500, "elevenlabs"))
+        await ledger.refund("j3", "failed")
+        await ledger.grant(1, 11, 300, actor_id=99, reason="thanks")
+
+        assert await run_usage(_args(), settings) == 0
+        text = capsys.readouterr().out
+        lines = [" ".join(line.split()) for line in text.splitlines()]
+        where = "postgresql://foley@" if isinstance(db_target, str) else str(db_target)
+        assert where in lines[0], lines[0]
+        assert "aimlapi 20,000 tokens $0.01" in lines, text
+        assert any(line.startswith("elevenlabs 80 tokens $") for line in lines), text
+        assert any(line.startswith("Server 1: 20,080 tokens") for line in lines), text
+        assert any(line.startswith("member 10 20,000 tokens") for line in lines), text
+
+        monkeypatch.setattr("bot.cli_usage.BATCH", 2)  # several keyset pages
+        out = tmp_path / "u.csv"
+        code = await run_usage(_args("export", "--guild", "1", "--out", str(out)), settings)
+        assert code == 0
+        rows = [dict(zip(HEADER, r, strict=True)) for r in list(csv.reader(out.open()))[1:]]
+        assert [(r["kind"], r["tokens"], r["job_id"]) for r in rows] == [
+            ("reserve", "25200", "j1"),
+            ("settle", "-5200", "j1"),
+            ("reserve", "80", "j2"),
+            ("reserve", "500", "j3"),
+            ("refund", "-500", "j3"),
+            ("grant", "-300", ""),
+        ]
+        assert rows[0]["usd"] == "0.012600"
+        assert "wrote 6 ledger entries" in capsys.readouterr().err
+    finally:
+        await db.close()
+
+
+async def test_an_unreachable_postgresql_is_one_line(tmp_path: Path, capsys) -> None:
+    settings = replace(make_settings(), database_url="postgresql://foley:secret@127.0.0.1:1/x")
+    assert await run_usage(_args(), settings) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("foley usage: cannot open database"), err
+    assert "secret" not in err[0]

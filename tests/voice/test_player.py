@@ -11,6 +11,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.attachments import AttachmentUnavailable, fetch_to_temp
+from bot.config import Settings
 from bot.errors import UserError
 from bot.voice_player import GuildPlayer
 from bot.voice_queue import (
@@ -19,7 +21,6 @@ from bot.voice_queue import (
     QueueItem,
     VoiceConnectError,
     describe_voice_failure,
-    fetch_to_temp,
 )
 
 from .voice_fakes import FakeChannel, FakeTransport, until
@@ -248,9 +249,13 @@ async def cdn() -> AsyncIterator[str]:
 
 async def test_missing_file_is_fetched_from_the_attachment(transport, tmp_path, cdn) -> None:
     async with aiohttp.ClientSession() as session:
+        settings = Settings(discord_api_base_url=f"{cdn}/api/v10", max_download_bytes=1 << 20)
 
-        async def fetch(url: str) -> Path:
-            return await fetch_to_temp(session, url, max_bytes=1 << 20)
+        async def fetch(url: str) -> Path:  # as cogs/voice.py's fetcher
+            try:
+                return await fetch_to_temp(session, url, settings)
+            except AttachmentUnavailable as exc:
+                raise PlaybackError(exc.reason) from exc
 
         player = make_player(transport, fetch=fetch)
         item = QueueItem(
@@ -270,8 +275,9 @@ async def test_missing_file_is_fetched_from_the_attachment(transport, tmp_path, 
         gone = QueueItem("j2", "Wind", ALICE, path=None, url=f"{cdn}/gone.ogg")
         with pytest.raises(UserError, match=r"couldn't play \*\*Wind\*\*: .*gone \(HTTP 404\)"):
             await player.enqueue(gone, LOUNGE)
-        with pytest.raises(PlaybackError, match="too large"):
-            await fetch_to_temp(session, f"{cdn}/attachments/1/2/result.ogg", max_bytes=100)
+        small = Settings(discord_api_base_url=f"{cdn}/api/v10", max_download_bytes=1024)
+        with pytest.raises(AttachmentUnavailable, match="too large"):
+            await fetch_to_temp(session, f"{cdn}/attachments/1/2/result.ogg", small)
         await player.close()
 
 

@@ -100,6 +100,7 @@ class Foley:
 async def foley(fake_discord: FakeDiscord, tmp_path: Path) -> AsyncIterator[Foley]:
     settings = Settings(
         discord_token=fake_discord.token,
+        discord_api_base_url=fake_discord.api_base_url,  # its origin serves attachments
         dev_guild_ids=(GUILD_ID,),
         data_dir=tmp_path,
         database_path=tmp_path / "foley.sqlite3",
