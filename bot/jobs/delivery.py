@@ -61,6 +61,7 @@ class Deliverer:
         return min(self.options.delivery_backoff_max_s, base)
 
     async def run(self, job_id: str) -> None:
+        settled = False
         while True:
             job = await self.store.get(job_id)
             if job is None or job.state is not JobState.READY:
@@ -68,6 +69,11 @@ class Deliverer:
             if job.delivery_attempts >= self.options.delivery_attempts:
                 await self._give_up(job, "too many attempts")
                 return
+            if not settled:
+                # A ready job is paid for whatever delivery does (delivered, or failed
+                # but kept): settle now, so the result shows the tokens left after it.
+                # The settle at ``delivered`` below is then a no-op (idempotent).
+                settled = await self.finisher.settle_ready(job)
             if not await self.store.count_delivery_attempt(job_id):
                 return
             job.delivery_attempts += 1

@@ -11,7 +11,9 @@ the row and start-up pays it again; settle and refund are idempotent per job
 id, so paying twice is harmless.
 
 Who pays what: delivered (or ready but undeliverable) → settle at the actual
-cost (provider-reported credits through ``to_tokens``, else the estimate);
+cost (provider-reported credits through ``to_tokens``, else the estimate) —
+booked already when delivery starts (:meth:`Finisher.settle_ready`), so the
+result shows the member's tokens left after this job;
 failed / expired / refused → refund in full; cancelled → see the engine.
 """
 
@@ -79,6 +81,16 @@ class Finisher:
             log.exception("job %s: ledger %s failed; will retry", job_id, action)
             return None
         return now
+
+    async def settle_ready(self, job: Job) -> bool:
+        """Book a ready job's actual cost before it is delivered; False if that failed
+        (the settle owed at the terminal write still happens, and is retried)."""
+        try:
+            await self.settlement.settle(job.id, self.cost_tokens(job))
+        except Exception:
+            log.exception("job %s: early settle failed; it is settled on delivery", job.id)
+            return False
+        return True
 
     async def finish(
         self,

@@ -110,3 +110,20 @@ async def test_an_overrun_is_booked_and_the_next_job_refused_until_the_reset(
         assert len(simulator.requests_for("aimlapi", "submit")) == submits
         assert await spent(ledger, OTHER_MEMBER_ID) == (0, 150_000)
         assert await ledger.verify() == []
+
+
+async def test_the_result_shows_the_tokens_left_after_what_was_charged(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    """Quoted 100,000, billed 270,000: the result must not show the reservation's view."""
+    simulator.pricing.eleven_music_per_second = SIM_PER_SECOND
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=COMMANDS,
+        default_user_tokens=1_000_000, default_guild_tokens=10**9, global_daily_tokens=10**9,
+    ) as foley:  # fmt: skip
+        inter = await foley.invoke("music", MEMBER_ID, prompt="rain", model="eleven-music",
+                                   duration=10)  # fmt: skip
+        message = await inter.wait_for_original(lambda m: bool(m.attachments), timeout=30)
+        fields = {f["name"]: f["value"] for f in message.embeds[0]["fields"]}
+        assert fields["Your tokens left"] == f"{1_000_000 - 10 * SIM_PER_SECOND:,}"
+        assert await foley.services.ledger.verify() == []
