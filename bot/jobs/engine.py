@@ -78,6 +78,7 @@ from bot.jobs.runner import JobRunner
 from bot.jobs.scheduler import Scheduler, service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider
+from bot.shards import Shards
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -146,6 +147,7 @@ class JobEngine:
         )  # fmt: skip
         self.retention = RetentionSweeper(self.store, settings, clock)
         self.owner = lease_owner(settings)
+        self.shards = Shards.of(settings)
         # A cancel pressed in another process stops our task at once (the lease
         # pass's look at our rows is the fallback when a notice is missed).
         self.bus = db.bus()
@@ -168,8 +170,9 @@ class JobEngine:
         await self.durations.load()
         now = self.clock()
         claimed = await self.store.claim(
-            self.owner, now, now + self.options.lease_s, own=True, limit=100_000
-        )
+            self.owner, now, now + self.options.lease_s, own=True, limit=100_000,
+            shards=self.shards, pin_deadline=now - self.options.voice_pin_s,
+        )  # fmt: skip
         await self.recovery.run(claimed)
         self._own(self._dispatch_loop(), "jobs-dispatcher")
         self._own(self._maintenance_loop(), "jobs-maintenance")
@@ -411,7 +414,12 @@ class JobEngine:
         await self.store.renew(self.owner, until)
         await self._stop_finished_elsewhere()
         taken = []
-        for job in await self.store.claim(self.owner, now, until, own=False):
+        # A voice job (/say play:true) waits voice_pin_s for its shard's process.
+        pin_deadline = now - self.options.voice_pin_s
+        claimed = await self.store.claim(
+            self.owner, now, until, own=False, shards=self.shards, pin_deadline=pin_deadline
+        )
+        for job in claimed:
             if job.id in self._runners or job.id in self._deliveries or job.id in self._queued:
                 continue  # ours all along (our renewal was late): the claim renewed it
             log.warning("taking over job %s (state %s): its process's lease expired",

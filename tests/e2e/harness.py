@@ -97,7 +97,7 @@ async def running_foley(
 ) -> AsyncIterator[Foley]:
     """``models``: extra catalog entries, registered in-process for this bot only."""
     settings = test_settings(fake, sim, tmp, **overrides)
-    db = await Database.open(settings.database_path)
+    db = await Database.open(settings.database)
     extra = contextlib.ExitStack()
     for model in models:
         extra.enter_context(catalog.register(model))
