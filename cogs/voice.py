@@ -196,6 +196,9 @@ class VoiceCog(commands.Cog):
         if not job.interaction_token or not job.application_id or expires <= time.time():
             return
         hook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
+        # An interaction's webhook is an application webhook (as discord.py makes
+        # ``interaction.followup``), which may send ephemeral messages.
+        hook.type = discord.WebhookType.application
         try:
             await hook.send(text, ephemeral=True)
         except discord.HTTPException as exc:
