@@ -16,7 +16,9 @@ happened and resumes:
   paid again (both are idempotent); ledger reservations with no job row (the
   caller reserved, then crashed before :meth:`enqueue`) → refunded once older
   than ``orphan_grace_s``. Only jobs whose lease is free, expired or this
-  process identity's own are taken (several processes: see ``_lease_loop``).
+  process identity's own are taken (several processes: see ``_lease_loop``);
+  a job to be played in voice only by a process running its server's shard,
+  until its lease has been expired for ``voice_pin_s`` (``bot/voice_plays.py``).
 
 Exactly once, delivery: the ``delivered`` write is a CAS from ``ready``, so a
 job is recorded delivered at most once and never re-delivered afterwards. The

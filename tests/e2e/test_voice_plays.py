@@ -165,3 +165,31 @@ async def test_a_member_who_left_voice_hears_nothing_and_is_told(
     assert note.content == LEFT_VOICE.format(title="Nobody listens.")
     assert p.transport.clients == [] and p.queued() == []
     assert await p.play_done(job.id)  # handled: it will not play later either
+
+
+async def test_the_shards_restarted_process_resumes_a_dead_ones_job_and_plays_it(
+    processes: Processes, fake_discord: FakeDiscord
+) -> None:
+    """No live waiter survives a crash: the process that resumes the job (it runs the
+    server's shard) plays it once delivered, and B never takes it."""
+    p = processes
+    await _in_voice(fake_discord, p.a, VOICE_CHANNEL_ID)
+    services = p.a.services
+    request = say("Resumed after a crash.")
+    estimate = services.pricing.estimate(request)
+    await services.ledger.reserve(
+        ReserveRequest("orphan1", GUILD_ID, MEMBER_ID, (), estimate, request.service)
+    )
+    spec = JobSpec(
+        "orphan1", MEMBER_ID, request, estimate, guild_id=GUILD_ID, channel_id=TEXT_CHANNEL_ID,
+        play_in_voice=True,
+    )  # fmt: skip
+    now = time.time()  # the dead process's lease ran out a moment ago
+    await services.engine.store.insert(spec, now, owner="dead-process", until=now - 1)
+
+    assert await p.b.engine.renew_and_take_over() == []  # pinned to A's shard
+    assert await services.engine.renew_and_take_over() == ["orphan1"]
+    await until(lambda: p.transport.opened, timeout=10, what="A's voice to play the job")
+    assert p.queued() == ["orphan1"]
+    job = await services.engine.get("orphan1")
+    assert job is not None and job.state is JobState.DELIVERED and job.play_done_at is not None
