@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.audio import find_ffmpeg
 from bot.jobs.models import Job, JobSpec, JobState
 from bot.live_audio import LiveAudioHub
 from bot.quotas.ledger import ReserveRequest
@@ -27,7 +28,7 @@ from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.fixtures import GUILD_ID, MEMBER_ID, TEXT_CHANNEL_ID, VOICE_CHANNEL_ID
 from tests.jobs.helpers import Harness, say
 from tests.pg_fixtures import Cluster, fresh_pg_database, require_pg
-from tests.voice.voice_fakes import FakeTransport, until
+from tests.voice.voice_fakes import FakeTransport, PumpTransport, until
 
 SHARDS = 2
 A_SHARD = shard_of(GUILD_ID, SHARDS)
@@ -167,6 +168,24 @@ async def test_a_member_who_left_voice_hears_nothing_and_is_told(
     assert await p.play_done(job.id)  # handled: it will not play later either
 
 
+async def _left_by_a_dead_process(p: Processes, job_id: str, text: str, stream: bool) -> None:
+    """The row a crashed process leaves: reserved, queued, its lease just run out."""
+    services = p.a.services
+    request = say(text)
+    if stream:
+        request.params["stream"] = True  # as cogs/generate.py sets it for play:true
+    estimate = services.pricing.estimate(request)
+    await services.ledger.reserve(
+        ReserveRequest(job_id, GUILD_ID, MEMBER_ID, (), estimate, request.service)
+    )
+    spec = JobSpec(
+        job_id, MEMBER_ID, request, estimate, guild_id=GUILD_ID, channel_id=TEXT_CHANNEL_ID,
+        play_in_voice=True,
+    )  # fmt: skip
+    now = time.time()
+    await services.engine.store.insert(spec, now, owner="dead-process", until=now - 1)
+
+
 async def test_the_shards_restarted_process_resumes_a_dead_ones_job_and_plays_it(
     processes: Processes, fake_discord: FakeDiscord
 ) -> None:
@@ -174,22 +193,39 @@ async def test_the_shards_restarted_process_resumes_a_dead_ones_job_and_plays_it
     server's shard) plays it once delivered, and B never takes it."""
     p = processes
     await _in_voice(fake_discord, p.a, VOICE_CHANNEL_ID)
-    services = p.a.services
-    request = say("Resumed after a crash.")
-    estimate = services.pricing.estimate(request)
-    await services.ledger.reserve(
-        ReserveRequest("orphan1", GUILD_ID, MEMBER_ID, (), estimate, request.service)
-    )
-    spec = JobSpec(
-        "orphan1", MEMBER_ID, request, estimate, guild_id=GUILD_ID, channel_id=TEXT_CHANNEL_ID,
-        play_in_voice=True,
-    )  # fmt: skip
-    now = time.time()  # the dead process's lease ran out a moment ago
-    await services.engine.store.insert(spec, now, owner="dead-process", until=now - 1)
+    await _left_by_a_dead_process(p, "orphan1", "Resumed after a crash.", stream=False)
 
     assert await p.b.engine.renew_and_take_over() == []  # pinned to A's shard
-    assert await services.engine.renew_and_take_over() == ["orphan1"]
+    assert await p.a.services.engine.renew_and_take_over() == ["orphan1"]
     await until(lambda: p.transport.opened, timeout=10, what="A's voice to play the job")
     assert p.queued() == ["orphan1"]
-    job = await services.engine.get("orphan1")
+    job = await p.a.services.engine.get("orphan1")
     assert job is not None and job.state is JobState.DELIVERED and job.play_done_at is not None
+
+
+@pytest.mark.skipif(find_ffmpeg(None) is None, reason="ffmpeg is required")
+async def test_a_resumed_streaming_job_is_played_live_by_the_poll(
+    processes: Processes, fake_discord: FakeDiscord, simulator: Simulator
+) -> None:
+    simulator.timings.tts_latency_s = 0.1
+    simulator.timings.tts_generation_ratio = 0.5  # ~1.6 s of sending for 3.3 s of speech
+    p = processes
+    pump = PumpTransport()
+    assert p.a.bot.voice is not None
+    p.a.bot.voice.connector = pump.connect
+    await _in_voice(fake_discord, p.a, VOICE_CHANNEL_ID)
+    text = "The first move is what sets everything in motion."
+    await _left_by_a_dead_process(p, "orphan2", text, stream=True)
+
+    assert await p.a.services.engine.renew_and_take_over() == ["orphan2"]
+    hub = p.a.services.live_audio
+    await until(lambda: hub.get("orphan2"), timeout=10, what="the speech stream to open")
+    assert await p.a_plays.poll_once() == ["orphan2"]  # streaming here: played live
+    await until(lambda: pump.clients and pump.voice.first_frame_at, timeout=10, what="a frame")
+    live = hub.get("orphan2")
+    assert live is not None and live.claimed
+    job = await p.b.wait("orphan2")
+    assert job.state is JobState.DELIVERED
+    assert live.finished_at is not None and pump.voice.first_frame_at < live.finished_at
+    await p.a_plays.delivered("orphan2")  # what A's listener does once it is delivered
+    assert len(pump.voice.played) == 1 and p.transport.opened == []  # once, and live
