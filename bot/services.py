@@ -44,6 +44,7 @@ from bot.reconcile import Reconciler, ReconcileTask
 from bot.settings import SettingsService
 from bot.settings.notices import share_settings
 from bot.storage import Database
+from bot.voice_plays import VoicePlays
 
 log = logging.getLogger(__name__)
 PREPARE_TIMEOUT_S = 10.0  # start-up must not wait a full provider timeout
@@ -71,6 +72,8 @@ class Services:
     job_lookup: Any = None
     # Speech being streamed for /say play:true, by job id (ElevenLabs client → voice).
     live_audio: LiveAudioHub = field(default_factory=LiveAudioHub)
+    # Voice playback of jobs across processes (bot/voice_plays.py); None until built.
+    voice_plays: VoicePlays | None = None
     # AI/ML API billing reconciliation every RECONCILE_INTERVAL_H hours (None = off).
     reconcile: ReconcileTask | None = None
     # Passed to start() by the Discord adapter; the engine calls it for every ready job.
@@ -174,6 +177,7 @@ class Services:
             live_audio=live_audio,
         )
         engine.add_listener(services._observe)
+        services.voice_plays = VoicePlays(engine, db.bus(), live_audio)
         aimlapi = providers.get("aimlapi")
         if settings.reconcile_interval_h > 0 and aimlapi is not None and aimlapi.enabled:
             reconciler = Reconciler(db, aimlapi, pricing)
@@ -215,6 +219,8 @@ class Services:
         self.looplag.start()
         await self._prepare_providers()
         await self.engine.start()
+        if self.voice_plays is not None:
+            self.voice_plays.start()
         if self.reconcile is not None:
             self.reconcile.start()
 
@@ -240,5 +246,7 @@ class Services:
         self._started = False
         if self.reconcile is not None:
             await self.reconcile.stop()
+        if self.voice_plays is not None:
+            await self.voice_plays.stop()
         await self.engine.stop()
         await self.looplag.stop()

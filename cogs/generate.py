@@ -133,7 +133,10 @@ class GenerateCog(commands.Cog):
                 return None
         try:
             message = await interaction.original_response()
-            job = await self.start(interaction, request, message.id, visibility=visibility)
+            job = await self.start(
+                interaction, request, message.id, visibility=visibility,
+                play_in_voice=play and request.kind is JobKind.SAY,
+            )  # fmt: skip
         except Exception as exc:
             await self.refuse(interaction, self.explain(exc, interaction))
             return None
@@ -148,6 +151,7 @@ class GenerateCog(commands.Cog):
         message_id: int,
         *,
         visibility: str | None = None,
+        play_in_voice: bool = False,
     ) -> Job:
         """Start a job whose progress and result live in message ``message_id``."""
         target = ReplyTarget(
@@ -157,6 +161,7 @@ class GenerateCog(commands.Cog):
             status_message_id=message_id,
             visibility=visibility,
             upload_limit=interaction.filesize_limit,
+            play_in_voice=play_in_voice,
         )
         started = await self.generation.start(requester_of(interaction), request, target)
         return started.job

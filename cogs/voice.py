@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,8 @@ from bot.attachments import AttachmentUnavailable
 from bot.audio import AudioError, find_ffmpeg, probe
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
+from bot.jobs.models import Job
+from bot.settings import MemberContext
 from bot.voice_player import (
     Announcer,
     Connector,
@@ -53,6 +56,10 @@ from cogs.voice_panel import NowPlaying, PanelButton, queue_text
 log = logging.getLogger(__name__)
 
 NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
+LEFT_VOICE = (
+    "You're not in a voice channel any more, so I didn't play **{title}**. "
+    "Join one and press ▶ Play on the result to hear it."
+)
 PANEL_REFRESH_S = 15.0  # coarse elapsed time: one edit per 15 s, never per second
 
 
@@ -117,17 +124,30 @@ class VoiceCog(commands.Cog):
                 raise UserError("That speech is no longer being made.")
         else:
             job = await self._find_job(lookup, guild.id, member.id, job_id)
-        player = self.player_for(guild.id)
+        asked_in = (interaction.channel_id, interaction.channel)
+        return await self._queue(guild.id, channel, job, member.id, asked_in, live)
+
+    async def _queue(
+        self,
+        guild_id: int,
+        channel: Any,
+        job: JobLike,
+        member_id: int,
+        asked_in: tuple[int | None, Any],
+        live: Any,
+    ) -> str:
+        """Queue ``job`` in voice ``channel``; the confirmation the member reads.
+        ``asked_in``: the text channel's id and object (the panel and notices go there)."""
+        text_id, text = asked_in
+        player = self.player_for(guild_id)
         if player.channel is None or (player.channel != channel and not player.busy):
             self._check_can_join(channel)  # the bot is about to join or move there
         if live is not None:
             title = escape_markdown(job_title(job))
-            item = QueueItem(
-                str(job.id), title, member.id, None, None, None, interaction.channel_id, live
-            )
+            item = QueueItem(str(job.id), title, member_id, None, None, None, text_id, live)
         else:
-            item = await self._item_for(job, member.id, interaction.channel_id)
-        player.announce = self._announcer(interaction.channel)
+            item = await self._item_for(job, member_id, text_id)
+        player.announce = self._announcer(text)
         result = await player.enqueue(item, channel)
         where = result.channel.mention
         if result.position == 0:
@@ -138,6 +158,52 @@ class VoiceCog(commands.Cog):
                 f"(position {result.position}). Join {where} to hear it."
             )
         return f"Queued **{item.title}** in {where} (position {result.position})."
+
+    # -- plays asked in another process (bot/voice_plays.py) ------------------------------
+    def can_play(self, guild_id: int) -> bool:
+        guild = self.bot.get_guild(guild_id)
+        return guild is not None and not guild.unavailable
+
+    async def play_job(self, job: Job, live: Any) -> None:
+        """Play a job whose request this process did not receive (a restart, or
+        another process delivered it); the member is told through its interaction."""
+        guild = self.bot.get_guild(job.guild_id or 0)
+        if guild is None:
+            return
+        member = guild.get_member(job.user_id)
+        title = escape_markdown(job_title(job))
+        channel = member.voice.channel if member and member.voice else None
+        if member is None or channel is None:
+            log.info("job %s: requester is not in a voice channel; not playing it", job.id)
+            await self._tell(job, LEFT_VOICE.format(title=title))
+            return
+        context = MemberContext(job.guild_id or 0, job.channel_id or 0, job.user_id, job.role_ids)
+        try:
+            refusal = await self.bot.services.server_settings.check("play", context)
+            if refusal:
+                raise UserError(refusal)
+            text_channel = self.bot.get_channel(job.channel_id) if job.channel_id else None
+            asked_in = (job.channel_id, text_channel)
+            said = await self._queue(guild.id, channel, job, member.id, asked_in, live)
+        except UserError as exc:
+            said = str(exc)
+        except Exception as exc:
+            said = describe_error(exc, context="/say play").message
+        await self._tell(job, said)
+
+    async def _tell(self, job: Job, text: str) -> None:
+        """A private follow-up on the job's interaction while its token lives."""
+        expires = job.interaction_expires_at or 0.0
+        if not job.interaction_token or not job.application_id or expires <= time.time():
+            return
+        hook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
+        # An interaction's webhook is an application webhook (as discord.py makes
+        # ``interaction.followup``), which may send ephemeral messages.
+        hook.type = discord.WebhookType.application
+        try:
+            await hook.send(text, ephemeral=True)
+        except discord.HTTPException as exc:
+            log.info("could not tell the member about voice playback: %s", exc)
 
     def player_for(self, guild_id: int) -> GuildPlayer:
         player = self.players.get(guild_id)
@@ -272,10 +338,16 @@ class VoiceCog(commands.Cog):
 
     async def cog_load(self) -> None:
         self.bot.voice = self
+        plays = getattr(self.bot.services, "voice_plays", None)
+        if plays is not None:
+            plays.voice = self
         self.bot.add_dynamic_items(PanelButton)
 
     async def cog_unload(self) -> None:
         self.bot.voice = None
+        plays = getattr(self.bot.services, "voice_plays", None)
+        if plays is not None and plays.voice is self:
+            plays.voice = None
         self.bot.remove_dynamic_items(PanelButton)
         panels, self.panels = list(self.panels.values()), {}
         for panel in panels:

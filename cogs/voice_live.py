@@ -29,20 +29,26 @@ BROKE_OFF = (
 async def play_when_ready(bot: Any, interaction: discord.Interaction, job_id: str) -> None:
     """Queue the speech in voice as soon as its first bytes exist; tell the member."""
     voice = bot.voice
+    plays = getattr(bot.services, "voice_plays", None)
     if voice is None:
         return
-    live = await _stream_of(bot, job_id)
+    if plays is not None:
+        plays.watching.add(job_id)  # this waiter plays it, not the cross-process path
     try:
-        if live is not None:
-            text = await voice.enqueue_for(interaction, job_id, live=live)
-        elif await _delivered(bot, job_id):
-            text = await voice.enqueue_for(interaction, job_id)
-        else:
+        live = await _stream_of(bot, job_id)
+        if live is None and not await _delivered(bot, job_id):
             return  # failed or cancelled: the status message already says so
-    except UserError as exc:
-        text = str(exc)
-    except Exception as exc:
-        text = describe_error(exc, context="/say play").message
+        if plays is not None and not await plays.take(job_id):
+            return  # already handed to voice (or given up) elsewhere
+        try:
+            text = await voice.enqueue_for(interaction, job_id, live=live)
+        except UserError as exc:
+            text = str(exc)
+        except Exception as exc:
+            text = describe_error(exc, context="/say play").message
+    finally:
+        if plays is not None:
+            plays.watching.discard(job_id)
     await _tell(interaction, text)
     if live is not None and await live.wait_done() is not None:
         log.warning("job %s: speech stream broke off during playback", job_id)

@@ -65,6 +65,7 @@ class ReplyTarget:
     # ephemeral reply); None: the settings decide (bot/settings/resolve.visibility).
     visibility: str | None = None
     upload_limit: int | None = None  # the interaction's attachment_size_limit
+    play_in_voice: bool = False  # /say play:true: also played in the member's voice channel
 
     @property
     def expires_at(self) -> float | None:
@@ -232,6 +233,7 @@ class GenerationService:
             role_ids=tuple(requester.role_ids),
             visibility=visibility,
             upload_limit=target.upload_limit,
+            play_in_voice=target.play_in_voice,
         )
         try:
             job = await self.engine.enqueue(spec)

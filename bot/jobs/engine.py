@@ -16,7 +16,9 @@ happened and resumes:
   paid again (both are idempotent); ledger reservations with no job row (the
   caller reserved, then crashed before :meth:`enqueue`) → refunded once older
   than ``orphan_grace_s``. Only jobs whose lease is free, expired or this
-  process identity's own are taken (several processes: see ``_lease_loop``).
+  process identity's own are taken (several processes: see ``_lease_loop``);
+  a job to be played in voice only by a process running its server's shard,
+  until its lease has been expired for ``voice_pin_s`` (``bot/voice_plays.py``).
 
 Exactly once, delivery: the ``delivered`` write is a CAS from ``ready``, so a
 job is recorded delivered at most once and never re-delivered afterwards. The
@@ -78,6 +80,7 @@ from bot.jobs.runner import JobRunner
 from bot.jobs.scheduler import Scheduler, service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider
+from bot.shards import Shards
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -146,6 +149,7 @@ class JobEngine:
         )  # fmt: skip
         self.retention = RetentionSweeper(self.store, settings, clock)
         self.owner = lease_owner(settings)
+        self.shards = Shards.of(settings)
         # A cancel pressed in another process stops our task at once (the lease
         # pass's look at our rows is the fallback when a notice is missed).
         self.bus = db.bus()
@@ -168,8 +172,9 @@ class JobEngine:
         await self.durations.load()
         now = self.clock()
         claimed = await self.store.claim(
-            self.owner, now, now + self.options.lease_s, own=True, limit=100_000
-        )
+            self.owner, now, now + self.options.lease_s, own=True, limit=100_000,
+            shards=self.shards, pin_deadline=now - self.options.voice_pin_s,
+        )  # fmt: skip
         await self.recovery.run(claimed)
         self._own(self._dispatch_loop(), "jobs-dispatcher")
         self._own(self._maintenance_loop(), "jobs-maintenance")
@@ -411,7 +416,12 @@ class JobEngine:
         await self.store.renew(self.owner, until)
         await self._stop_finished_elsewhere()
         taken = []
-        for job in await self.store.claim(self.owner, now, until, own=False):
+        # A voice job (/say play:true) waits voice_pin_s for its shard's process.
+        pin_deadline = now - self.options.voice_pin_s
+        claimed = await self.store.claim(
+            self.owner, now, until, own=False, shards=self.shards, pin_deadline=pin_deadline
+        )
+        for job in claimed:
             if job.id in self._runners or job.id in self._deliveries or job.id in self._queued:
                 continue  # ours all along (our renewal was late): the claim renewed it
             log.warning("taking over job %s (state %s): its process's lease expired",

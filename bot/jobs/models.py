@@ -82,6 +82,9 @@ class JobSpec:
     role_ids: tuple[int, ...] = ()
     visibility: str = "public"  # public | private (only the requester) | spoiler
     upload_limit: int | None = None  # the interaction's attachment_size_limit
+    # /say play:true: also play it in the requester's voice channel. The job is
+    # then pinned to a process running its server's shard (see bot/shards.py).
+    play_in_voice: bool = False
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Job:
     role_ids: tuple[int, ...] = ()
     visibility: str = "public"
     upload_limit: int | None = None
+    play_requested_at: float | None = None  # voice playback asked (JobSpec.play_in_voice)
+    play_done_at: float | None = None  # voice got it, refused it or gave up: once
 
     @property
     def request(self) -> GenerationRequest:
@@ -265,3 +270,13 @@ class EngineOptions:
     # this old: with several processes, another one may be between its reserve
     # and its enqueue. Checked at start-up and on every lease pass.
     orphan_grace_s: float = 60.0
+    # A job to be played in voice (/say play:true) waits this many lease lengths
+    # after its lease expired for a process running its server's shard (a
+    # restart of the dead one) before any process takes it and delivers it as a
+    # file. A supervised restart takes seconds; three leases (90 s) also cover a
+    # slow one, and the member still gets the speech within two minutes.
+    voice_pin_leases: float = 3.0
+
+    @property
+    def voice_pin_s(self) -> float:
+        return self.lease_s * self.voice_pin_leases

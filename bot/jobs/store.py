@@ -28,6 +28,7 @@ from bot.jobs.polling import (
     shape_of,
 )
 from bot.providers.base import GenerationRequest, JobKind, Provider
+from bot.shards import ALL_SHARDS, Shards
 from bot.storage import jobs_sql as sql
 from bot.storage.db import Database
 
@@ -65,13 +66,40 @@ class JobStore:
     # -- leases ------------------------------------------------------------------
 
     async def claim(
-        self, owner: str, now: float, until: float, *, own: bool, limit: int = 100
+        self,
+        owner: str,
+        now: float,
+        until: float,
+        *,
+        own: bool,
+        limit: int = 100,
+        shards: Shards = ALL_SHARDS,
+        pin_deadline: float | None = None,
     ) -> list[Job]:
-        """Take the lease of unfinished jobs nobody carries (``own``: and our old ones)."""
+        """Take the lease of unfinished jobs nobody carries (``own``: and our old ones).
+
+        A job to be played in voice is taken only by a process running its
+        server's shard, or by any once its lease expired before ``pin_deadline``."""
         async with self.db.transaction() as conn:
-            ids = await sql.claim_jobs(conn, owner, now, until, own, limit)
+            ids = await sql.claim_jobs(
+                conn, owner, now, until, own, limit, shards=shards, pin_deadline=pin_deadline
+            )
         jobs = [await self.get(job_id) for job_id in ids]
         return sorted((j for j in jobs if j is not None), key=lambda j: j.created_at)
+
+    # -- voice plays (several processes: see bot/voice_plays.py) -------------------
+
+    async def pending_plays(self, shards: Shards, since: float) -> list[Job]:
+        """Jobs asked since ``since`` to be played in voice in ``shards``, not yet played."""
+        return await sql.pending_plays(self.db, shards, since)
+
+    async def take_play(self, job_id: str, now: float) -> bool:
+        """True for the one caller that hands the job to voice (or gives up on it)."""
+        return await self._write(sql.mark_play_done, job_id, now)
+
+    async def expire_plays(self, since: float, now: float) -> int:
+        async with self.db.transaction() as conn:
+            return await sql.expire_plays(conn, since, now)
 
     async def renew(self, owner: str, until: float) -> int:
         async with self.db.transaction() as conn:

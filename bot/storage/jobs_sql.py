@@ -21,6 +21,7 @@ import aiosqlite
 
 from bot.jobs.models import Job, JobSpec, JobState, LedgerAction
 from bot.providers.base import GenerationRequest, JobKind
+from bot.shards import ALL_SHARDS, Shards
 from bot.storage.db import Database
 from bot.storage.dialect import Sql
 
@@ -33,7 +34,7 @@ JOB_COLUMNS = """
     compressed, file_deleted_at, interaction_token, interaction_expires_at,
     application_id, status_message_id, result_message_id, delivery_attempts,
     ledger_action, ledger_done_at, provider_request_id, usd_reported, role_ids_json,
-    visibility, upload_limit
+    visibility, upload_limit, play_requested_at, play_done_at
 """
 
 INSERT_JOB = """
@@ -41,12 +42,13 @@ INSERT INTO jobs (
     id, guild_id, channel_id, user_id, kind, service, model, params_json,
     estimate_tokens, state, created_at, queued_at,
     interaction_token, interaction_expires_at, application_id, status_message_id,
-    role_ids_json, visibility, upload_limit, lease_owner, lease_expires_at
+    role_ids_json, visibility, upload_limit, lease_owner, lease_expires_at, play_requested_at
 ) VALUES (
     :id, :guild_id, :channel_id, :user_id, :kind, :service, :model, :params_json,
     :estimate_tokens, 'queued', :now, :now,
     :interaction_token, :interaction_expires_at, :application_id, :status_message_id,
-    :role_ids_json, :visibility, :upload_limit, :lease_owner, :lease_expires_at
+    :role_ids_json, :visibility, :upload_limit, :lease_owner, :lease_expires_at,
+    :play_requested_at
 )
 """
 
@@ -61,16 +63,50 @@ RENEW_LEASES = (
 # Claim what nobody carries: no owner, an expired lease, or (at start-up) rows
 # this very process identity held before it restarted. PostgreSQL skips rows
 # another process is claiming this instant instead of waiting for it.
-_CLAIMABLE = (
-    "SELECT id FROM jobs WHERE " + UNFINISHED + " AND (lease_owner IS NULL "
+# A job still to be played in voice (0009) is pinned to its server's shard:
+# only a process running that shard (:every = 1, or the shard among :shards)
+# claims it, until its lease has been expired since :pin_deadline; then any
+# process does, and delivers it as a file (the shard's process plays it later).
+_FREE = (
+    UNFINISHED + " AND (lease_owner IS NULL "
     "OR lease_expires_at < :now OR (:own = 1 AND lease_owner = :owner)) "
-    "ORDER BY created_at, rowid LIMIT :limit"
+    "AND (play_requested_at IS NULL OR play_done_at IS NOT NULL OR guild_id IS NULL "
+    "OR :every = 1 OR COALESCE(lease_expires_at, created_at) < :pin_deadline OR "
 )
+_ORDER = " ORDER BY created_at, rowid LIMIT :limit"
+_IN_SHARDS = "((guild_id >> 22) % :shard_count) IN (SELECT value FROM json_each(:shards))"
+# PostgreSQL compares the shard as text, as the JSON array's elements come out.
+_PG_IN_SHARDS = (
+    "((guild_id >> 22) % :shard_count)::text IN (SELECT json_array_elements_text(:shards::json))"
+)
+_CLAIM = "UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until WHERE id IN ("
 CLAIM_JOBS = Sql(
-    sqlite="UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until "
-    "WHERE id IN (" + _CLAIMABLE + ") RETURNING id",
-    postgresql="UPDATE jobs SET lease_owner = :owner, lease_expires_at = :until "
-    "WHERE id IN (" + _CLAIMABLE + " FOR UPDATE SKIP LOCKED) RETURNING id",
+    sqlite=_CLAIM + "SELECT id FROM jobs WHERE " + _FREE + _IN_SHARDS + ")" + _ORDER
+    + ") RETURNING id",
+    postgresql=_CLAIM + "SELECT id FROM jobs WHERE " + _FREE + _PG_IN_SHARDS + ")" + _ORDER
+    + " FOR UPDATE SKIP LOCKED) RETURNING id",
+)  # fmt: skip
+
+# Plays still owed (0009) in this process's shards, asked since :since: the
+# fallback poll for a missed "play" notice. The shard's process then takes one
+# with MARK_PLAY_DONE (a compare-and-set), so it is played once.
+_PLAYS = (
+    "SELECT " + JOB_COLUMNS + " FROM jobs WHERE play_requested_at IS NOT NULL "
+    "AND play_done_at IS NULL AND play_requested_at >= :since AND guild_id IS NOT NULL "
+    "AND (:every = 1 OR "
+)
+SELECT_PENDING_PLAYS = Sql(
+    sqlite=_PLAYS + _IN_SHARDS + ") ORDER BY play_requested_at LIMIT :limit",
+    postgresql=_PLAYS + _PG_IN_SHARDS + ") ORDER BY play_requested_at LIMIT :limit",
+)
+MARK_PLAY_DONE = (
+    "UPDATE jobs SET play_done_at = :now WHERE id = :id AND play_requested_at IS NOT NULL "
+    "AND play_done_at IS NULL"
+)
+# Asked too long ago to play now: closed, so they neither pin nor wait.
+EXPIRE_PLAYS = (
+    "UPDATE jobs SET play_done_at = :now WHERE play_requested_at IS NOT NULL "
+    "AND play_done_at IS NULL AND play_requested_at < :since"
 )
 
 SELECT_JOB = "SELECT " + JOB_COLUMNS + " FROM jobs WHERE id = ?"
@@ -323,16 +359,53 @@ async def insert_job(
             "upload_limit": spec.upload_limit,
             "lease_owner": owner,
             "lease_expires_at": until,
+            "play_requested_at": now if spec.play_in_voice else None,
         },
     )
 
 
 async def claim_jobs(
-    conn: aiosqlite.Connection, owner: str, now: float, until: float, own: bool, limit: int
+    conn: aiosqlite.Connection,
+    owner: str,
+    now: float,
+    until: float,
+    own: bool,
+    limit: int,
+    *,
+    shards: Shards = ALL_SHARDS,
+    pin_deadline: float | None = None,
 ) -> list[str]:
-    """Ids of the unfinished jobs whose lease this call took."""
-    params = {"owner": owner, "now": now, "until": until, "own": int(own), "limit": limit}
+    """Ids of the unfinished jobs whose lease this call took. ``shards``: this
+    process's; ``pin_deadline``: before it, a voice job's expired lease frees it
+    for any process (default: ``now``, no extra wait)."""
+    params = {
+        "owner": owner, "now": now, "until": until, "own": int(own), "limit": limit,
+        "pin_deadline": now if pin_deadline is None else pin_deadline,
+        **_shard_params(shards),
+    }  # fmt: skip
     return [str(r["id"]) for r in await conn.execute_fetchall(CLAIM_JOBS, params)]
+
+
+def _shard_params(shards: Shards) -> dict[str, Any]:
+    return {
+        "every": int(shards.every),
+        "shard_count": shards.count,
+        "shards": json.dumps(list(shards.ids or ())),
+    }
+
+
+async def pending_plays(db: Database, shards: Shards, since: float, limit: int = 50) -> list[Job]:
+    params = {"since": since, "limit": limit, **_shard_params(shards)}
+    return [job_from_row(r) for r in await db.fetchall(SELECT_PENDING_PLAYS, params)]
+
+
+async def mark_play_done(conn: aiosqlite.Connection, job_id: str, now: float) -> bool:
+    return await _moved(conn, MARK_PLAY_DONE, {"id": job_id, "now": now})
+
+
+async def expire_plays(conn: aiosqlite.Connection, since: float, now: float) -> int:
+    cursor = await conn.execute(EXPIRE_PLAYS, {"since": since, "now": now})
+    return cursor.rowcount
 
 
 async def renew_leases(conn: aiosqlite.Connection, owner: str, until: float) -> int:

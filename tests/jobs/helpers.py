@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -123,6 +123,7 @@ class Harness:
         policy: PollPolicy = FAST_POLICY,
         prior: Prior = default_prior,
         start: bool = True,
+        clock: Callable[[], float] = time.time,
         **overrides: Any,
     ) -> Harness:
         settings = make_settings(data_dir, base_url, **overrides)
@@ -134,7 +135,7 @@ class Harness:
         recorder = DeliveryRecorder()
         engine = JobEngine(
             db, providers, settings, ledger, recorder, pricing.actual_tokens,
-            options=options, poll_policy=policy, poll_prior=prior,
+            clock, options=options, poll_policy=policy, poll_prior=prior,
         )  # fmt: skip
         harness = cls(settings, db, ledger, session, engine, recorder)
         if start:
