@@ -19,8 +19,6 @@ from pathlib import Path
 from bot.audio import AudioError, decoded_seconds
 from bot.audio import _run as run_ffmpeg
 from bot.errors import UserError
-from bot.storage import guild_settings_sql as sql
-from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +30,6 @@ MAX_BYTES = 512 * 1024
 CUT_SECONDS = 5.0
 SAMPLE_RATE = 48_000
 BITRATE_KBPS = 128
-ENABLED_KEY = "soundboard_enabled"
 
 
 @dataclass(frozen=True)
@@ -98,20 +95,3 @@ async def make_clip(ffmpeg: str, src: Path, start_s: float, workdir: Path) -> by
             return await asyncio.to_thread(dst.read_bytes)
         cut -= max(0.1, seconds - MAX_SECONDS)  # the padding was larger than expected
     raise AudioError(f"clip stays longer than {MAX_SECONDS}s after 3 cuts")
-
-
-class SoundboardSwitch:
-    """``/settings soundboard enabled:<bool>``: on unless a server turned it off."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
-
-    async def enabled(self, guild_id: int) -> bool:
-        value = await sql.get_setting(self.db, guild_id, ENABLED_KEY)
-        return value is None or bool(value)
-
-    async def set_enabled(self, guild_id: int, enabled: bool) -> bool:
-        """Store the switch; returns the previous value."""
-        before = await self.enabled(guild_id)
-        await sql.set_setting(self.db, guild_id, ENABLED_KEY, enabled)
-        return before

@@ -206,7 +206,11 @@ class SettingsCog(commands.Cog):
     async def soundboard(self, interaction: discord.Interaction, enabled: bool) -> None:
         if self.bot.soundboard is None:
             raise UserError("Soundboard sounds aren't available on this bot.")
-        await self.bot.soundboard.set_switch(interaction, enabled)
+        change = await self.service.set_default(
+            views.guild_id_of(interaction), interaction.user.id, "soundboard",
+            "on" if enabled else "off",
+        )  # fmt: skip
+        await self._done(interaction, change)
 
     @settings.command(name="reset", description="Put a setting back to its built-in default")
     @app_commands.describe(key="The setting, as /settings show names it")

@@ -17,10 +17,10 @@ from discord.ext import commands
 
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
-from bot.soundboard import SoundboardSwitch, SoundForm, make_clip, parse_form
+from bot.soundboard import SoundForm, make_clip, parse_form
 from bot.voice_queue import job_title
 from cogs.checks import is_moderator
-from cogs.quota_views import announce_done, post_action
+from cogs.quota_views import post_action
 from cogs.ui.attachments import job_audio
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,6 @@ class SoundModal(discord.ui.Modal, title="Add to the soundboard"):
 class SoundboardCog(commands.Cog):
     def __init__(self, bot: FoleyBot) -> None:
         self.bot = bot
-        self.switch = SoundboardSwitch(bot.services.db)
 
     async def cog_load(self) -> None:
         self.bot.soundboard = self
@@ -79,7 +78,7 @@ class SoundboardCog(commands.Cog):
 
     async def offered(self, guild_id: int) -> bool:
         try:
-            return await self.switch.enabled(guild_id)
+            return await self.bot.services.server_settings.switch(guild_id, "soundboard")
         except Exception:
             log.warning("guild %s: soundboard switch unreadable", guild_id, exc_info=True)
             return False
@@ -88,7 +87,7 @@ class SoundboardCog(commands.Cog):
     async def open_form(self, interaction: discord.Interaction, job: Any) -> None:
         """Checks in the order a member can act on them, then the modal."""
         guild_id = interaction.guild_id
-        if guild_id is None or not await self.switch.enabled(guild_id):
+        if guild_id is None or not await self.offered(guild_id):
             raise UserError(TURNED_OFF)
         moderator = await is_moderator(interaction, self.bot.services)
         if interaction.user.id != job.user_id and not moderator:
@@ -163,25 +162,6 @@ class SoundboardCog(commands.Cog):
         return f"➕ Added **{discord.utils.escape_markdown(form.name)}** to the soundboard."
 
     # -- /settings soundboard (declared in cogs/settings.py, which owns /settings) -----
-    async def set_switch(self, interaction: discord.Interaction, enabled: bool) -> None:
-        guild_id = interaction.guild_id or 0
-        before = await self.switch.set_enabled(guild_id, enabled)
-        await self.bot.services.moderation.audit(
-            guild_id,
-            interaction.user.id,
-            "settings.soundboard",
-            f"guild:{guild_id}",
-            before,
-            enabled,
-        )
-        state = "on" if enabled else "off"
-        await announce_done(
-            self.bot,
-            interaction,
-            f"➕ Soundboard under results: {state}.",
-            "settings.soundboard",
-            f"guild:{guild_id}",
-        )
 
 
 async def setup(bot: FoleyBot) -> None:

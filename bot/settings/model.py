@@ -28,6 +28,8 @@ LIMIT_BOUNDS: dict[str, tuple[float, float]] = {
 DEFAULT_NAMES = ("model", "voice", "tts_model")
 VISIBILITIES = ("public", "private", "spoiler")
 BUILTIN_VISIBILITY = "public"
+# Server-wide switches kept beside the defaults (settings_defaults), each "on" | "off".
+SWITCHES = {"soundboard": "on"}  # ➕ Soundboard under results
 PREF_NAMES = ("voice", "model", "tts_model", "private")
 
 
@@ -40,7 +42,8 @@ class ServerSettings:
     roles: dict[str, int] = field(default_factory=dict)
     limits: dict[tuple[str, str], float] = field(default_factory=dict)
     models: dict[str, bool] = field(default_factory=dict)
-    defaults: dict[str, str] = field(default_factory=dict)  # model, voice, tts_model, visibility
+    # model, voice, tts_model, visibility and the SWITCHES
+    defaults: dict[str, str] = field(default_factory=dict)
 
     def limit(self, command: str, name: str) -> float | None:
         return self.limits.get((command, name))
@@ -51,6 +54,9 @@ class ServerSettings:
     @property
     def visibility(self) -> str:
         return self.defaults.get("visibility", BUILTIN_VISIBILITY)
+
+    def switch(self, name: str) -> bool:
+        return self.defaults.get(name, SWITCHES[name]) == "on"
 
 
 @dataclass(frozen=True)

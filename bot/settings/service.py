@@ -24,6 +24,7 @@ from bot.settings.model import (
     DEFAULT_NAMES,
     LIMIT_BOUNDS,
     LIMITS,
+    SWITCHES,
     VISIBILITIES,
     MemberContext,
     MemberPrefs,
@@ -68,7 +69,7 @@ def setting_keys() -> list[str]:
     keys += [f"{c}.channels" for c in COMMAND_SCOPES]
     keys += [f"{c}.{name}" for c, limits in LIMITS.items() for name, _, _ in limits]
     keys += [f"model.{m}" for m in resolve.music_model_names()]
-    keys += [f"default.{n}" for n in DEFAULT_NAMES] + ["visibility"]
+    keys += [f"default.{n}" for n in DEFAULT_NAMES] + ["visibility", *SWITCHES]
     return keys
 
 
@@ -107,6 +108,9 @@ def describe(key: str, s: ServerSettings) -> ShownSetting:
     elif key == "visibility":
         builtin = "public"
         value = s.defaults.get("visibility")
+    elif key in SWITCHES:
+        builtin = SWITCHES[key]
+        value = s.defaults.get(key)
     elif head in LIMITS:
         builtin = "no limit"
         limit = s.limit(head, name)
@@ -244,7 +248,9 @@ class SettingsService:
             await self._check_voice(value)
         if name == "visibility" and value is not None and value not in VISIBILITIES:
             raise UserError(f"`visibility` must be one of: {', '.join(VISIBILITIES)}.")
-        key = "visibility" if name == "visibility" else f"default.{name}"
+        if name in SWITCHES and value not in (None, "on", "off"):
+            raise UserError(f"`{name}` is either on or off.")
+        key = name if name == "visibility" or name in SWITCHES else f"default.{name}"
         return await self._change(
             guild_id, actor_id, key, lambda conn: sql.set_default(conn, guild_id, name, value)
         )
@@ -266,8 +272,8 @@ class SettingsService:
             return await self.set_model(guild_id, actor_id, name, None)
         if head == "default":
             return await self.set_default(guild_id, actor_id, name, None)
-        if key == "visibility":
-            return await self.set_default(guild_id, actor_id, "visibility", None)
+        if key == "visibility" or key in SWITCHES:
+            return await self.set_default(guild_id, actor_id, key, None)
         return await self.set_limit(guild_id, actor_id, head, name, None)
 
     # ------------------------------------------------------ preferences
@@ -301,6 +307,10 @@ class SettingsService:
     async def visibility(self, ctx: MemberContext) -> str:
         server = await self.server(ctx.guild_id)
         return resolve.visibility(server, await self.prefs(ctx.guild_id, ctx.user_id))
+
+    async def switch(self, guild_id: int, name: str) -> bool:
+        """A server-wide on/off setting (``SWITCHES``), e.g. ➕ Soundboard under results."""
+        return (await self.server(guild_id)).switch(name)
 
 
 def _valid_music_model(model: str, server: ServerSettings) -> None:

@@ -135,10 +135,20 @@ async def test_settings_soundboard_turns_the_button_off(foley: Foley) -> None:
     assert (await foley.reply_text("settings soundboard", MEMBER_ID, enabled=False)).startswith(
         "(private) Only moderators"
     )
+    shown = await foley.reply_text("settings show", OWNER_ID)
+    assert "`soundboard`: on (built-in default)" in shown
     reply = await foley.reply_text("settings soundboard", OWNER_ID, enabled=False)
-    assert reply == "(private) ➕ Soundboard under results: off."
+    assert reply == "(private) `soundboard`: on → off."
     _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="hum", duration=1.0)
     assert f"foley:soundboard:{_job_id(result)}" not in result.custom_ids()
+    # One setting like the others: listed with its source, audited, and reset.
+    assert "`soundboard`: off (server setting)" in await foley.reply_text("settings show", OWNER_ID)
+    log = await foley.services.db.fetchall("SELECT target, after_json FROM audit_log")
+    assert [(r["target"], r["after_json"]) for r in log][-1] == ("setting:soundboard", '"off"')
+    reply = await foley.reply_text("settings reset", OWNER_ID, key="soundboard")
+    assert reply == "(private) `soundboard`: off → on."
+    _, result = await run_to_result(foley, "sfx", user=OWNER_ID, prompt="hum", duration=1.0)
+    assert f"foley:soundboard:{_job_id(result)}" in result.custom_ids()
 
 
 async def test_discord_refusals_are_explained(foley: Foley) -> None:

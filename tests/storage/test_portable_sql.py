@@ -4,10 +4,14 @@ dialect layer and return the same Python values as on SQLite."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from bot.storage import dashboard_sql, guild_settings_sql
+import aiosqlite
+
+from bot.storage import dashboard_sql
 from bot.storage.db import Database
+from bot.storage.migrations import apply_migrations
 
 
 async def test_dashboard_links_sessions_attempts_and_job_filters(db_target: Path | str) -> None:
@@ -35,15 +39,35 @@ async def test_dashboard_links_sessions_attempts_and_job_filters(db_target: Path
         await db.close()
 
 
-async def test_guild_settings_keep_json_types(db_target: Path | str) -> None:
-    db = await Database.open(db_target)
+async def test_the_soundboard_switch_moves_into_the_server_settings(db_target: Path | str) -> None:
+    """Migration 0010: ``guilds.settings_json``'s switch becomes the ``soundboard``
+    setting (shown by /settings show, cleared by reset), on both engines."""
+    rows = [(1, '{"soundboard_enabled": false, "other": 1}'), (2, '{"soundboard_enabled": true}'),
+            (3, "{}")]  # fmt: skip
+    if isinstance(db_target, Path):
+        conn = await aiosqlite.connect(db_target)
+        await apply_migrations(conn, target=9)
+        await conn.executemany("INSERT INTO guilds (guild_id, settings_json) VALUES (?, ?)", rows)
+        await conn.commit()
+        await conn.close()
+    else:
+        import asyncpg
+
+        from bot.storage.pg import apply_pg_migrations
+
+        conn = await asyncpg.connect(db_target)
+        await conn.execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public")
+        await apply_pg_migrations(conn, target=9)
+        await conn.executemany("INSERT INTO guilds (guild_id, settings_json) VALUES ($1, $2)", rows)
+        await conn.close()
+    db = await Database.open(db_target)  # migrates to the latest
     try:
-        assert await guild_settings_sql.get_setting(db, 10, "volume") is None
-        await guild_settings_sql.set_setting(db, 10, "volume", 0.5)
-        await guild_settings_sql.set_setting(db, 10, "name", "x")
-        await guild_settings_sql.set_setting(db, 10, "volume", 2)
-        assert await guild_settings_sql.get_setting(db, 10, "volume") == 2
-        assert await guild_settings_sql.get_setting(db, 10, "name") == "x"
-        assert await guild_settings_sql.get_setting(db, 11, "name") is None
+        got = await db.fetchall(
+            "SELECT guild_id, value FROM settings_defaults WHERE name = 'soundboard' "
+            "ORDER BY guild_id"
+        )
+        assert [(r["guild_id"], r["value"]) for r in got] == [(1, "off"), (2, "on")]
+        left = await db.fetchall("SELECT guild_id, settings_json FROM guilds ORDER BY guild_id")
+        assert [json.loads(r["settings_json"]) for r in left] == [{"other": 1}, {}, {}]
     finally:
         await db.close()
