@@ -74,10 +74,12 @@ from bot.jobs.polling import DEFAULT_POLICY, PollPolicy, Prior, default_prior
 from bot.jobs.progress import Progress
 from bot.jobs.recovery import Recovery
 from bot.jobs.retention import RetentionSweeper
+from bot.jobs.routes import Quotes, RouteSwitcher
 from bot.jobs.runner import JobRunner
 from bot.jobs.scheduler import Scheduler, service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider
+from bot.providers.breaker import CircuitBreaker
 from bot.storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,8 @@ class JobEngine:
         options: EngineOptions | None = None,
         poll_policy: PollPolicy = DEFAULT_POLICY,
         poll_prior: Prior = default_prior,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
+        quotes: Quotes | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -130,9 +134,14 @@ class JobEngine:
         self.finisher = Finisher(
             self.store, settings, settlement, to_tokens, clock, self.progress.publish, self._release
         )
+        # ``breakers`` / ``quotes``: a multi-route job moves at submit (bot/jobs/routes.py).
+        limits = service_limits(settings)
+        self.routes = RouteSwitcher(
+            self.store, providers, breakers or {}, lambda s: limits.get(s, 1), self._moved, quotes
+        )
         self.runner = JobRunner(
             self.store, providers, settings, self.finisher, self.durations, clock,
-            self.options, poll_policy, probe, self.progress.publish, self._release,
+            self.options, poll_policy, probe, self.progress.publish, self._release, self.routes,
         )  # fmt: skip
         self.deliverer = Deliverer(
             self.store, self.finisher, deliver, self.options, clock, self.progress.publish
@@ -210,6 +219,12 @@ class JobEngine:
     def _resume_working(self, job: Job) -> None:
         self.scheduler.occupy(job.id, job.service, job.user_id)
         self._start_runner(job)
+
+    def _moved(self, job_id: str, service: str) -> None:
+        left = self.scheduler.move(job_id, service)
+        if left is not None:  # the pool it left has a free slot now
+            self.progress.dirty.update((left, service))
+            self._wake.set()
 
     def _release(self, job_id: str) -> None:
         if self.scheduler.release(job_id):
