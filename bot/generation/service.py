@@ -169,7 +169,11 @@ class GenerationService:
     async def estimate(self, request: GenerationRequest) -> int:
         """The calibrated quote a member sees and the ledger reserves: while the
         route may still change at submit, the larger of its routes' quotes."""
-        return max([(await self.quote(r)).tokens for r in request.candidates])
+        return max(q.tokens for q in await self.route_quotes(request))
+
+    async def route_quotes(self, request: GenerationRequest) -> list[Quote]:
+        """The quote of the route it runs on, then of each alternate route."""
+        return [await self.quote(r) for r in request.candidates]
 
     async def quote(self, request: GenerationRequest) -> Quote:
         multiplier = 1.0
@@ -211,8 +215,8 @@ class GenerationService:
             )
         # The route it runs on is quoted and recorded for calibration; the reservation
         # (and the estimate shown) is the larger quote while an alternate may run.
-        quote = await self.quote(request)
-        estimate = max([quote.tokens] + [(await self.quote(r)).tokens for r in request.alternates])
+        quotes = await self.route_quotes(request)
+        quote, estimate = quotes[0], max(q.tokens for q in quotes)
         job_id = new_job_id()
         reservation = await self.ledger.reserve(
             ReserveRequest(

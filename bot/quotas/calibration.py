@@ -245,8 +245,8 @@ class LearningSettlement:
         self.calibration = calibration
         self.reported = reported
 
-    async def settle(self, job_id: str, actual_tokens: int) -> bool:
-        booked = await self.ledger.settle(job_id, actual_tokens)
+    async def settle(self, job_id: str, actual_tokens: int, *, service: str | None = None) -> bool:
+        booked = await self.ledger.settle(job_id, actual_tokens, service=service)
         try:
             if await self.reported(job_id):
                 await self.calibration.observe(job_id, actual_tokens)

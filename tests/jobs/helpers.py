@@ -19,6 +19,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.models import DeliveryError, DeliveryResult, EngineOptions, Job, JobSpec, JobState
 from bot.jobs.polling import PollPolicy, Prior, default_prior
 from bot.providers.base import GenerationRequest, JobKind
+from bot.providers.breaker import CircuitBreaker
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
 from bot.quotas.ledger import Ledger, ReserveRequest
@@ -123,6 +124,7 @@ class Harness:
         policy: PollPolicy = FAST_POLICY,
         prior: Prior = default_prior,
         start: bool = True,
+        breakers: dict[str, CircuitBreaker] | None = None,
         **overrides: Any,
     ) -> Harness:
         settings = make_settings(data_dir, base_url, **overrides)
@@ -134,7 +136,7 @@ class Harness:
         recorder = DeliveryRecorder()
         engine = JobEngine(
             db, providers, settings, ledger, recorder, pricing.actual_tokens,
-            options=options, poll_policy=policy, poll_prior=prior,
+            options=options, poll_policy=policy, poll_prior=prior, breakers=breakers,
         )  # fmt: skip
         harness = cls(settings, db, ledger, session, engine, recorder)
         if start:
