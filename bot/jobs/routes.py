@@ -6,8 +6,9 @@ built and validated when the job was created, and reserved at the larger quote.
 The job moves, at most once per alternate and never after anything may have
 been charged:
 
-- while it waits for its slot (queued → submitting): its route's provider is
-  missing or disabled, or its breaker takes no new jobs, and an alternate's does;
+- while it waits for its slot (queued → submitting), or right after taking it,
+  before the POST: its route's provider is missing or disabled, or its breaker
+  takes no new jobs, and an alternate's does;
 - after a submit its provider refused with ``OUT_OF_CREDITS`` (nothing was
   made, nothing charged): the job is still ``submitting`` without a provider id.
 
@@ -87,6 +88,16 @@ class RouteSwitcher:
         if index is None:
             return False
         return await self._switch(job, index, why, submitting=False) is True
+
+    async def before_submit(self, job: Job) -> bool:
+        """The same, for a job that took its slot just as its route went away (nothing
+        sent yet): moves only if the alternate has a free slot now, else stays and
+        waits out its breaker as before."""
+        why = self.problem(job.service)
+        index = self._ready_alternate(job) if why is not None else None
+        if why is None or index is None or job.provider_job_id is not None:
+            return False
+        return await self._switch(job, index, why, submitting=True) is True
 
     async def after_refusal(self, job: Job, exc: ProviderError) -> bool:
         """A submit refused for lack of credits (nothing charged) moves to a ready

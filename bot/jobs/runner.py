@@ -62,7 +62,7 @@ class JobRunner:
         probe: Probe | None,
         publish: Callable[[Job], None],
         release: Callable[[str], None],
-        routes: RouteSwitcher | None = None,
+        routes: RouteSwitcher,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -98,8 +98,7 @@ class JobRunner:
         Each try first moves the job off a route that takes no new jobs, if it can."""
         delay = 0.05
         while True:
-            if self.routes is not None:
-                await self.routes.before_slot(job)
+            await self.routes.before_slot(job)
             limit = service_limits(self.settings).get(job.service, 1)
             now = self.clock()
             taken = await self.store.take_slot(
@@ -155,6 +154,7 @@ class JobRunner:
             self.release(job.id)
 
     async def _submit(self, job: Job) -> ProviderStatus | None:
+        await self.routes.before_submit(job)  # its route may have gone since the slot
         provider = self.providers[job.service]
         workdir = self.finisher.workdir(job.id)
         await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
@@ -163,7 +163,7 @@ class JobRunner:
             # reached the provider; anything else is final (no double charges).
             submission = await provider.submit(job.request, workdir)
         except ProviderError as exc:
-            if self.routes is not None and await self.routes.after_refusal(job, exc):
+            if await self.routes.after_refusal(job, exc):
                 return await self._submit(job)  # refused, nothing charged: the other route
             if exc.reached_provider and exc.transient:
                 log.warning(

@@ -135,7 +135,11 @@ async def test_out_of_credits_at_submit_moves_the_job_to_elevenlabs(
         result = await inter.wait_for_original(finished, timeout=30)
         job = await closed(foley, (await only_job(foley)).id)
         # One AI/ML API POST (refused with 403), none after it; one /v1/music POST.
-        assert len(foley.sim.requests_for("aimlapi", "submit")) == 1
+        (refused,) = foley.sim.requests_for("aimlapi", "submit")
+        # The alternate route rides in the job's params but is never sent.
+        assert refused.json == {
+            "model": "elevenlabs/eleven_music", "prompt": "synthwave", "music_length_ms": 20_000,
+        }  # fmt: skip
         assert len(direct_bodies(foley)) == 1
         assert (job.state, job.service, job.delivery_attempts) == (
             JobState.DELIVERED, "elevenlabs", 1,
