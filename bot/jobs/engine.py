@@ -244,12 +244,22 @@ class JobEngine:
     def _dispatch(self) -> None:
         for service in list(self.scheduler.queues):
             while (picked := self.scheduler.pick(service)) is not None:
-                job_id, user_id = picked
-                job = self._queued.pop(job_id)
-                self.progress.left_queue(job_id)
-                self.scheduler.occupy(job_id, service, user_id)
-                self.progress.dirty.add(service)
-                self._start_runner(job)
+                self._start_queued(self._queued[picked[0]], service)
+        # A job held behind a route that takes no new jobs (its pool's slots may all be
+        # waiting out the breaker) starts in a ready alternate's pool with room; its
+        # runner moves it to that route before taking the slot (bot/jobs/routes.py).
+        for job in list(self._queued.values()):
+            pool = self.routes.alternate_pool(job)
+            if pool is not None and self.scheduler.has_room(pool, job.user_id):
+                self.scheduler.remove(job.id)
+                self._start_queued(job, pool)
+
+    def _start_queued(self, job: Job, pool: str) -> None:
+        self._queued.pop(job.id)
+        self.progress.left_queue(job.id)
+        self.scheduler.occupy(job.id, pool, job.user_id)
+        self.progress.dirty.update((job.service, pool))
+        self._start_runner(job)
 
     def _start_runner(self, job: Job) -> None:
         async def body() -> None:

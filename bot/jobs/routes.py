@@ -8,7 +8,9 @@ been charged:
 
 - while it waits for its slot (queued → submitting), or right after taking it,
   before the POST: its route's provider is missing or disabled, or its breaker
-  takes no new jobs, and an alternate's does;
+  takes no new jobs, and an alternate's does (the engine's dispatcher starts such
+  a job in the alternate's local pool, :meth:`RouteSwitcher.alternate_pool`, so it
+  does not wait behind jobs that sit out the breaker in its own route's pool);
 - after a submit its provider refused with ``OUT_OF_CREDITS`` (nothing was
   made, nothing charged): the job is still ``submitting`` without a provider id.
 
@@ -79,15 +81,23 @@ class RouteSwitcher:
         alternates = job.request.alternates
         return next((i for i, a in enumerate(alternates) if self.problem(a.service) is None), None)
 
+    def alternate_pool(self, job: Job) -> str | None:
+        """For a queued job whose route takes no new jobs: the pool of the ready
+        alternate it would move to (the engine may start it there), else None."""
+        if self.problem(job.service) is None:
+            return None
+        index = self._ready_alternate(job)
+        return None if index is None else job.request.alternates[index].service
+
     async def before_slot(self, job: Job) -> bool:
         """A queued job whose route takes no new jobs moves to a ready alternate."""
         why = self.problem(job.service)
-        if why is None:
-            return False
-        index = self._ready_alternate(job)
-        if index is None:
-            return False
-        return await self._switch(job, index, why, submitting=False) is True
+        index = self._ready_alternate(job) if why is not None else None
+        moved = index is not None and await self._switch(job, index, str(why), submitting=False)
+        # The local pool slot follows the route it runs on (also when the engine started
+        # it in an alternate's pool and its own route recovered meanwhile).
+        self.moved(job.id, job.service)
+        return moved is True
 
     async def before_submit(self, job: Job) -> bool:
         """The same, for a job that took its slot just as its route went away (nothing

@@ -161,6 +161,14 @@ class Scheduler:
     def holds_slot(self, job_id: str) -> bool:
         return job_id in self._slots
 
+    def has_room(self, service: str, user_id: int) -> bool:
+        """Could a job of ``user_id`` start in ``service``'s pool now?"""
+        self._queue(service)
+        return (
+            self._service_load[service] < self.limits[service]
+            and self._user_load[user_id] < self.per_user_cap
+        )
+
     def pick(self, service: str) -> tuple[str, int] | None:
         """Remove and return the next (job_id, user_id) allowed to start, if any."""
         queue = self._queue(service)
