@@ -11,10 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.generation.requests import build_music
-from bot.jobs.models import JobState
+from bot.jobs.models import JobSpec, JobState
 from bot.providers.base import ALTERNATES_KEY, GenerationRequest
 from bot.providers.breaker import CircuitBreaker
 from bot.providers.errors import ErrorKind, ProviderError
+from bot.quotas.ledger import ReserveRequest
 from bot.simulator import Simulator
 from bot.simulator.faults import Fault
 from tests.jobs.helpers import Harness, say
@@ -96,3 +97,22 @@ async def test_a_job_without_an_alternate_fails_and_is_refunded(
         assert await h.ledger_state(job.id) == "refund"
     finally:
         await h.close()
+
+
+async def test_the_alternate_is_kept_in_the_row_and_survives_a_restart(
+    tmp_path: Path, simulator: Simulator
+) -> None:
+    held = breakers()
+    held["aimlapi"].record_failure(ProviderError(ErrorKind.UNAVAILABLE, "aimlapi"))
+    # The row as enqueue writes it, found by an engine starting on the database
+    # (as after a restart): nothing of the job is in this process's memory.
+    h = await Harness.create(tmp_path / "data", simulator.base_url, start=False, breakers=held)
+    async with h:
+        request = song()
+        await h.ledger.reserve(ReserveRequest("queued1", 1, 1, (), 100_000, "aimlapi"))
+        await h.engine.store.insert(JobSpec("queued1", 1, request, 100_000, guild_id=1), 1.0)
+        await h.engine.start()
+        done = await h.wait("queued1")
+        assert (done.state, done.service) == (JobState.DELIVERED, "elevenlabs")
+        assert simulator.requests_for("aimlapi", "submit") == []
+        assert await h.ledger_amount("queued1") == DIRECT_10S
