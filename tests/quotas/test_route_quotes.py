@@ -1,4 +1,5 @@
-"""A job whose route may still change is reserved at the larger of its routes' quotes.
+"""A job whose route may still change is reserved at the larger of its routes' quotes,
+and a job that moved is booked on the route that ran.
 
 Real wiring (``Services.build`` on a real database, no provider called): the
 route order ``GenerationService.pick_route`` gives, the alternates ``build_music``
@@ -7,7 +8,7 @@ keeps, and the estimate — what the member is shown and the ledger reserves.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +17,7 @@ import pytest
 
 from bot.generation.requests import build_music
 from bot.providers.errors import ErrorKind, ProviderError
+from bot.quotas import Ledger, ReserveRequest
 from bot.services import Services
 from bot.storage.db import Database
 from tests.quotas.conftest import make_settings
@@ -85,3 +87,20 @@ async def test_an_open_breaker_runs_the_other_route_first_and_a_missing_key_drop
         request = song(no_aimlapi)
         assert [r.service for r in request.candidates] == ["elevenlabs"]
         assert await no_aimlapi.generation.estimate(request) == DIRECT_20S
+
+
+async def test_a_job_settled_on_another_route_is_booked_there(
+    ledger_factory: Callable[..., Ledger],
+) -> None:
+    ledger = ledger_factory(
+        default_user_tokens=10**6, default_guild_tokens=10**7, global_daily_tokens=10**8
+    )
+    await ledger.reserve(ReserveRequest("moved", 1, 7, (), AIMLAPI_20S, "aimlapi"))
+    assert await ledger.settle("moved", DIRECT_20S, service="elevenlabs")
+    usage = await ledger.usage(1, 7, ())
+    assert (usage.spent, usage.reserved) == (DIRECT_20S, 0)
+    # The reservation's AI/ML API dollars are undone: the job costs ElevenLabs' price.
+    spend = dict(await ledger.spend_by_service(1))
+    assert list(spend) == ["elevenlabs"] and spend["elevenlabs"].tokens == DIRECT_20S
+    assert spend["elevenlabs"].usd == pytest.approx(ledger.pricing.usd("elevenlabs", DIRECT_20S))
+    assert await ledger.verify() == []
