@@ -137,6 +137,8 @@ class Services:
             probe=probe_duration,
             open_reservations=ledger.open_reservations,
             options=engine_options,
+            breakers=breakers,
+            quotes=calibration,
         )
         moderation = Moderation(db)
 

@@ -36,7 +36,7 @@ EXAMPLES: list[tuple[str, GenerationRequest, float]] = [
     ("`/music model:eleven-music duration:60`", build_music("x", "eleven-music", 60), 1.0),
     (
         "`/music model:eleven-music duration:60` on the ElevenLabs route",
-        build_music("x", "eleven-music", 60, pick=lambda m, routes: routes[-1]),
+        build_music("x", "eleven-music", 60, pick=lambda m, routes: [routes[-1]]),
         1.0,
     ),
     ("`/music model:minimax-music`", build_music("a pop song", "minimax-music"), 1.0),

@@ -62,6 +62,11 @@ def unsupported(model: catalog.MusicModel, option: str) -> str:
     return f"{model.display} does not take `{option}`. {where} Choose one of those or leave it out."
 
 
+# Orders the routes that take every given option: the first runs, the others are
+# alternates the job may move to at submit (GenerationService.pick_route).
+RoutePicker = Callable[[catalog.MusicModel, list[catalog.Route]], list[catalog.Route]]
+
+
 def build_music(
     prompt: str | None,
     model: str = "stable-audio",
@@ -69,14 +74,17 @@ def build_music(
     steps: int | None = None,
     start: int | None = None,
     *,
-    pick: Callable[[catalog.MusicModel, list[catalog.Route]], catalog.Route] | None = None,
+    pick: RoutePicker | None = None,
     **options: object,
 ) -> GenerationRequest:
     """Validate ``/music`` options against the catalog entry and build the provider request.
 
     ``options`` are the other ``/music`` options (``lyrics``, ``instrumental``,
     ``negative``, ``seed``, ``reference``); ``None`` or ``False`` means not given.
-    ``pick`` chooses among the routes that take every given option (default: the first).
+    ``pick`` orders the routes that take every given option (default: the first
+    only). Every route it returns is built and validated now; the first one's
+    refusal is the member's answer, an alternate that refuses is dropped, and the
+    rest ride along as the request's ``alternates`` (the job may move at submit).
     """
     spec = catalog.get(model)
     if spec is None:
@@ -95,7 +103,25 @@ def build_music(
     if not candidates:
         names = ", ".join(f"`{o}`" for o in sorted(given))
         raise UserError(f"{spec.display} cannot take {names} together. Leave one of them out.")
-    route = pick(spec, candidates) if pick is not None and len(candidates) > 1 else candidates[0]
+    ordered = pick(spec, candidates) if pick is not None and len(candidates) > 1 else []
+    first, *others = ordered or candidates[:1]
+    request = _route_request(spec, first, prompt, given)
+    alternates = []
+    for route in others:
+        try:
+            alternates.append(_route_request(spec, route, prompt, given))
+        except UserError:
+            continue  # this route cannot take the request; the job stays where it is
+    return request.with_alternates(alternates)
+
+
+def _route_request(
+    spec: catalog.MusicModel,
+    route: catalog.Route,
+    prompt: str | None,
+    given: dict[str, object],
+) -> GenerationRequest:
+    """One route's validated request for the given options."""
     params: dict[str, object] = {}
     for p in route.params:
         value = prompt if p.option == "prompt" else given.get(p.option)

@@ -22,6 +22,7 @@ from bot.generation.requests import DEFAULT_SAY_MODEL
 from bot.jobs.engine import JobEngine, JobRejected
 from bot.jobs.ids import new_job_id
 from bot.jobs.models import Job, JobSpec, JobState
+from bot.jobs.routes import service_problem
 from bot.providers.base import GenerationRequest, JobKind
 from bot.providers.breaker import CircuitBreaker
 from bot.providers.elevenlabs_tts import DOCUMENTED_MAX_CHARS
@@ -112,29 +113,37 @@ class GenerationService:
         self.server_settings = settings_service or SettingsService(ledger.db)
 
     # -- cheap checks (no I/O: safe before deferring) ---------------------------
-    def pick_route(self, model: catalog.MusicModel, routes: list[catalog.Route]) -> catalog.Route:
-        """The route a multi-route model runs on: the operator's choice, or in ``auto``
-        the first whose service is ready (key set, breaker closed), else the first."""
+    def pick_route(
+        self, model: catalog.MusicModel, routes: list[catalog.Route]
+    ) -> list[catalog.Route]:
+        """The routes a multi-route model may run on, in order: the first runs, the
+        others are alternates the job may move to at submit (bot/jobs/routes.py).
+        The operator's choice pins one; ``auto`` puts the ready routes (key set,
+        breaker closed) first, then those whose breaker holds new jobs; a route
+        without a key is never one."""
         mode = getattr(self.settings, model.route_setting or "", "auto")
         if mode != "auto":
-            return next((r for r in routes if r.service == mode), routes[0])
-        return next(
-            (r for r in routes if self.unavailable_reason(None, r.service) is None), routes[0]
-        )
+            return [next((r for r in routes if r.service == mode), routes[0])]
+        problems = {r.service: self._problem(r.service) for r in routes}
+        ordered = [r for r in routes if problems[r.service] is None]
+        ordered += [r for r in routes if problems[r.service] == "breaker"]
+        return ordered or routes[:1]
+
+    def _problem(self, service: str) -> str | None:
+        return service_problem(self.providers.get(service), self.breakers.get(service))
 
     def unavailable_reason(self, kind: JobKind | None, service: str | None = None) -> str | None:
         """Why a command of this kind (or a job on ``service``) cannot run now, or None."""
         service = service or catalog.KIND_SERVICE[kind or JobKind.MUSIC]
-        provider = self.providers.get(service)
-        name = catalog.display_name(service)
-        if provider is None or not provider.enabled:
+        problem = self._problem(service)
+        if problem == "disabled":
+            name = catalog.display_name(service)
             return (
                 f"{name} isn't set up on this bot, so this command is off. "
                 f"The bot operator can enable it by setting {catalog.key_variable(service)}."
             )
-        breaker = self.breakers.get(service)
-        if breaker is not None and not breaker.allow_new_job():
-            return breaker.user_message()
+        if problem == "breaker":
+            return self.breakers[service].user_message()
         return None
 
     # -- limits that need the provider's model list ------------------------------
@@ -160,8 +169,13 @@ class GenerationService:
         return fallback
 
     async def estimate(self, request: GenerationRequest) -> int:
-        """The calibrated quote a member sees and the ledger reserves."""
-        return (await self.quote(request)).tokens
+        """The calibrated quote a member sees and the ledger reserves: while the
+        route may still change at submit, the larger of its routes' quotes."""
+        return max(q.tokens for q in await self.route_quotes(request))
+
+    async def route_quotes(self, request: GenerationRequest) -> list[Quote]:
+        """The quote of the route it runs on, then of each alternate route."""
+        return [await self.quote(r) for r in request.candidates]
 
     async def quote(self, request: GenerationRequest) -> Quote:
         multiplier = 1.0
@@ -202,8 +216,10 @@ class GenerationService:
                 "A moderator rule on this server blocked this prompt. "
                 "Nothing was charged; try wording it differently."
             )
-        quote = await self.quote(request)
-        estimate = quote.tokens
+        # The route it runs on is quoted and recorded for calibration; the reservation
+        # (and the estimate shown) is the larger quote while an alternate may run.
+        quotes = await self.route_quotes(request)
+        quote, estimate = quotes[0], max(q.tokens for q in quotes)
         job_id = new_job_id()
         reservation = await self.ledger.reserve(
             ReserveRequest(

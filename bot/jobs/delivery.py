@@ -107,7 +107,7 @@ class Deliverer:
                 job.result_message_id, job.compressed = result.message_id, result.compressed
                 job.actual_tokens, job.ledger_action = tokens, LedgerAction.SETTLE
                 job.ledger_done_at = await self.finisher.close_ledger(
-                    job_id, LedgerAction.SETTLE, tokens, "delivered"
+                    job_id, LedgerAction.SETTLE, tokens, "delivered", job.service
                 )
                 self.publish(job)  # after the settle, like every terminal update
             return

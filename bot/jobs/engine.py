@@ -76,10 +76,12 @@ from bot.jobs.polling import DEFAULT_POLICY, PollPolicy, Prior, default_prior
 from bot.jobs.progress import Progress
 from bot.jobs.recovery import Recovery
 from bot.jobs.retention import RetentionSweeper
+from bot.jobs.routes import Quotes, RouteSwitcher
 from bot.jobs.runner import JobRunner
 from bot.jobs.scheduler import Scheduler, service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider
+from bot.providers.breaker import CircuitBreaker
 from bot.shards import Shards
 from bot.storage.db import Database
 
@@ -117,6 +119,8 @@ class JobEngine:
         options: EngineOptions | None = None,
         poll_policy: PollPolicy = DEFAULT_POLICY,
         poll_prior: Prior = default_prior,
+        breakers: Mapping[str, CircuitBreaker] | None = None,
+        quotes: Quotes | None = None,
     ) -> None:
         self.settings = settings
         self.providers = providers
@@ -133,9 +137,14 @@ class JobEngine:
         self.finisher = Finisher(
             self.store, settings, settlement, to_tokens, clock, self.progress.publish, self._release
         )
+        # ``breakers`` / ``quotes``: a multi-route job moves at submit (bot/jobs/routes.py).
+        limits = service_limits(settings)
+        self.routes = RouteSwitcher(
+            self.store, providers, breakers or {}, lambda s: limits.get(s, 1), self._moved, quotes
+        )
         self.runner = JobRunner(
             self.store, providers, settings, self.finisher, self.durations, clock,
-            self.options, poll_policy, probe, self.progress.publish, self._release,
+            self.options, poll_policy, probe, self.progress.publish, self._release, self.routes,
         )  # fmt: skip
         self.deliverer = Deliverer(
             self.store, self.finisher, deliver, self.options, clock, self.progress.publish
@@ -216,6 +225,12 @@ class JobEngine:
         self.scheduler.occupy(job.id, job.service, job.user_id)
         self._start_runner(job)
 
+    def _moved(self, job_id: str, service: str) -> None:
+        left = self.scheduler.move(job_id, service)
+        if left is not None:  # the pool it left has a free slot now
+            self.progress.dirty.update((left, service))
+            self._wake.set()
+
     def _release(self, job_id: str) -> None:
         if self.scheduler.release(job_id):
             self.progress.dirty.update(self.scheduler.queues)
@@ -234,12 +249,22 @@ class JobEngine:
     def _dispatch(self) -> None:
         for service in list(self.scheduler.queues):
             while (picked := self.scheduler.pick(service)) is not None:
-                job_id, user_id = picked
-                job = self._queued.pop(job_id)
-                self.progress.left_queue(job_id)
-                self.scheduler.occupy(job_id, service, user_id)
-                self.progress.dirty.add(service)
-                self._start_runner(job)
+                self._start_queued(self._queued[picked[0]], service)
+        # A job held behind a route that takes no new jobs (its pool's slots may all be
+        # waiting out the breaker) starts in a ready alternate's pool with room; its
+        # runner moves it to that route before taking the slot (bot/jobs/routes.py).
+        for job in list(self._queued.values()):
+            pool = self.routes.alternate_pool(job)
+            if pool is not None and self.scheduler.has_room(pool, job.user_id):
+                self.scheduler.remove(job.id)
+                self._start_queued(job, pool)
+
+    def _start_queued(self, job: Job, pool: str) -> None:
+        self._queued.pop(job.id)
+        self.progress.left_queue(job.id)
+        self.scheduler.occupy(job.id, pool, job.user_id)
+        self.progress.dirty.update((job.service, pool))
+        self._start_runner(job)
 
     def _start_runner(self, job: Job) -> None:
         async def body() -> None:

@@ -66,12 +66,13 @@ class Finisher:
         return displayed_cost(job, self.to_tokens)
 
     async def close_ledger(
-        self, job_id: str, action: LedgerAction, tokens: int, reason: str
+        self, job_id: str, action: LedgerAction, tokens: int, reason: str, service: str | None
     ) -> float | None:
-        """Pay the job's debt; returns when it was recorded paid, or None if it is still owed."""
+        """Pay the job's debt; returns when it was recorded paid, or None if it is still owed.
+        ``service``: the one the job ran on (it may have moved after its reservation)."""
         try:
             if action is LedgerAction.SETTLE:
-                await self.settlement.settle(job_id, tokens)
+                await self.settlement.settle(job_id, tokens, service=service)
             else:
                 await self.settlement.refund(job_id, reason)
             now = self.clock()
@@ -86,7 +87,7 @@ class Finisher:
         """Book a ready job's actual cost before it is delivered; False if that failed
         (the settle owed at the terminal write still happens, and is retried)."""
         try:
-            await self.settlement.settle(job.id, self.cost_tokens(job))
+            await self.settlement.settle(job.id, self.cost_tokens(job), service=job.service)
         except Exception:
             log.exception("job %s: early settle failed; it is settled on delivery", job.id)
             return False
@@ -117,7 +118,7 @@ class Finisher:
         self.release(job.id)
         await self.remove_workdir(job.id)
         why = reason or error_kind or str(state)
-        job.ledger_done_at = await self.close_ledger(job.id, action, tokens, why)
+        job.ledger_done_at = await self.close_ledger(job.id, action, tokens, why, job.service)
         self.publish(job)  # last: the ledger already says what the member is about to read
         return True
 

@@ -241,7 +241,9 @@ class EngineStats:
 class Settlement(Protocol):
     """The ledger side the engine needs. Both calls must be idempotent per job id."""
 
-    async def settle(self, job_id: str, actual_tokens: int) -> bool: ...
+    async def settle(
+        self, job_id: str, actual_tokens: int, *, service: str | None = None
+    ) -> bool: ...  # ``service``: the one that ran (a job may move to another route)
 
     async def refund(self, job_id: str, reason: str) -> bool: ...
 

@@ -75,8 +75,9 @@ class Recovery:
         for job in await self.store.ledger_owed():
             assert job.ledger_action is not None
             await self.finisher.close_ledger(
-                job.id, job.ledger_action, job.actual_tokens or 0, job.error_kind or str(job.state)
-            )
+                job.id, job.ledger_action, job.actual_tokens or 0,
+                job.error_kind or str(job.state), job.service,
+            )  # fmt: skip
 
     async def resume(self, job: Job) -> None:
         """Carry on with one unfinished job exactly as after a restart (also a job
@@ -129,5 +130,6 @@ class Recovery:
                 job = await self.store.get(job_id)
                 if job is not None and job.ledger_action is not None:
                     await self.finisher.close_ledger(
-                        job_id, job.ledger_action, job.actual_tokens or 0, "reconciled"
-                    )
+                        job_id, job.ledger_action, job.actual_tokens or 0, "reconciled",
+                        job.service,
+                    )  # fmt: skip

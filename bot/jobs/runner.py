@@ -33,6 +33,7 @@ from bot.jobs.models import (
     Probe,
 )
 from bot.jobs.polling import PollPolicy, error_backoff, next_poll_delay
+from bot.jobs.routes import RouteSwitcher
 from bot.jobs.scheduler import service_limits
 from bot.jobs.store import DurationBook, JobStore
 from bot.providers.base import Provider, ProviderStatus, RemoteState
@@ -61,6 +62,7 @@ class JobRunner:
         probe: Probe | None,
         publish: Callable[[Job], None],
         release: Callable[[str], None],
+        routes: RouteSwitcher,
     ) -> None:
         self.store = store
         self.providers = providers
@@ -74,6 +76,7 @@ class JobRunner:
         self.probe = probe
         self.publish = publish
         self.release = release
+        self.routes = routes  # moves a multi-route job before it is charged anything
 
     async def fail(self, job: Job, exc: ProviderError) -> None:
         await self.finish(
@@ -91,10 +94,12 @@ class JobRunner:
     async def _wait_for_slot(self, job: Job) -> float | None:
         """Take the job's provider and member slot counted across all processes
         (this process's scheduler already gave it a local one); waits while other
-        processes hold them all. The submitting time, or None if the job moved on."""
-        limit = service_limits(self.settings).get(job.service, 1)
+        processes hold them all. The submitting time, or None if the job moved on.
+        Each try first moves the job off a route that takes no new jobs, if it can."""
         delay = 0.05
         while True:
+            await self.routes.before_slot(job)
+            limit = service_limits(self.settings).get(job.service, 1)
             now = self.clock()
             taken = await self.store.take_slot(
                 job, now, limit=limit, user_cap=self.settings.max_jobs_per_user
@@ -149,6 +154,7 @@ class JobRunner:
             self.release(job.id)
 
     async def _submit(self, job: Job) -> ProviderStatus | None:
+        await self.routes.before_submit(job)  # its route may have gone since the slot
         provider = self.providers[job.service]
         workdir = self.finisher.workdir(job.id)
         await asyncio.to_thread(workdir.mkdir, parents=True, exist_ok=True)
@@ -157,6 +163,8 @@ class JobRunner:
             # reached the provider; anything else is final (no double charges).
             submission = await provider.submit(job.request, workdir)
         except ProviderError as exc:
+            if await self.routes.after_refusal(job, exc):
+                return await self._submit(job)  # refused, nothing charged: the other route
             if exc.reached_provider and exc.transient:
                 log.warning(
                     "job %s: submit failed after reaching %s (%s); it may have been "

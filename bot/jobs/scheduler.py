@@ -145,8 +145,29 @@ class Scheduler:
             del self._user_load[slot.user_id]  # keep the counter as small as the active set
         return True
 
+    def move(self, job_id: str, service: str) -> str | None:
+        """A running job switched routes: its slot now counts in ``service``'s pool
+        (possibly over that pool's limit for a moment; the cross-process slot in the
+        database is what bounds the provider). The pool it left, or None."""
+        slot = self._slots.get(job_id)
+        if slot is None or slot.service == service:
+            return None
+        self._queue(service)  # the pool exists, with its limit
+        self._slots[job_id] = Slot(job_id, service, slot.user_id)
+        self._service_load[slot.service] -= 1
+        self._service_load[service] += 1
+        return slot.service
+
     def holds_slot(self, job_id: str) -> bool:
         return job_id in self._slots
+
+    def has_room(self, service: str, user_id: int) -> bool:
+        """Could a job of ``user_id`` start in ``service``'s pool now?"""
+        self._queue(service)
+        return (
+            self._service_load[service] < self.limits[service]
+            and self._user_load[user_id] < self.per_user_cap
+        )
 
     def pick(self, service: str) -> tuple[str, int] | None:
         """Remove and return the next (job_id, user_id) allowed to start, if any."""

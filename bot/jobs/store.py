@@ -121,6 +121,14 @@ class JobStore:
         async with self.db.transaction() as conn:
             return await sql.take_slot(conn, job, now, limit, user_cap)
 
+    async def reroute(
+        self, job: Job, request: GenerationRequest, estimate: int, *, limit: int | None = None
+    ) -> bool | None:
+        """Rewrite the job's service, model, params and estimate for another route
+        (see :func:`bot.storage.jobs_sql.reroute`)."""
+        async with self.db.transaction() as conn:
+            return await sql.reroute(conn, job, request, estimate, limit=limit)
+
     async def mark_submitting(self, job_id: str, now: float) -> bool:
         return await self._write(sql.mark_submitting, job_id, now)
 

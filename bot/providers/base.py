@@ -13,7 +13,7 @@ Asynchronous providers (AI/ML API: submit, then poll) and synchronous ones
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,6 +48,34 @@ class GenerationRequest:
         from bot.catalog import service_for  # the catalog imports JobKind from here
 
         return service_for(self.kind, self.model)
+
+    # Other routes this request may still run on, best first: Foley's own note in
+    # the params (``_``-prefixed keys are never sent), so it is stored with the job
+    # and survives a restart. Each entry is {"model": provider model id, "params": {…}}.
+    @property
+    def alternates(self) -> list[GenerationRequest]:
+        entries = self.params.get(ALTERNATES_KEY) or []
+        return [
+            GenerationRequest(self.kind, str(e["model"]), dict(e["params"]), self.client_request_id)
+            for e in entries
+        ]
+
+    def with_alternates(self, alternates: list[GenerationRequest]) -> GenerationRequest:
+        """This request (its own alternates dropped), carrying ``alternates`` if any."""
+        params = {k: v for k, v in self.params.items() if k != ALTERNATES_KEY}
+        if alternates:
+            params[ALTERNATES_KEY] = [
+                {"model": a.model, "params": a.with_alternates([]).params} for a in alternates
+            ]
+        return replace(self, params=params)
+
+    @property
+    def candidates(self) -> list[GenerationRequest]:
+        """The request as it will run now, then each alternate route."""
+        return [self.with_alternates([]), *self.alternates]
+
+
+ALTERNATES_KEY = "_alternates"
 
 
 @dataclass

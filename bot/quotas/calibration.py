@@ -114,8 +114,12 @@ class Calibration:
             samples,
         )  # fmt: skip
 
-    async def record(self, job_id: str, quote: Quote) -> None:
-        """Remember what ``job_id`` was quoted, so its settle can teach the next quotes."""
+    async def record(self, job_id: str, quote: Quote, *, replace: bool = False) -> None:
+        """Remember what ``job_id`` was quoted, so its settle can teach the next quotes.
+
+        One record per job, for the route it runs on (not the larger quote reserved
+        while the route could still change); ``replace`` when it moved (bot/jobs/routes.py).
+        """
         await calibration_sql.insert_quote(
             self.db,
             QuoteRow(
@@ -129,7 +133,12 @@ class Calibration:
                 fixed=quote.fixed,
                 quoted_at=iso(self.clock()),
             ),
+            replace=replace,
         )
+
+    async def replace(self, job_id: str, quote: Quote) -> None:
+        """The job moved to another route before settling: learn against that route."""
+        await self.record(job_id, quote, replace=True)
 
     async def observe(self, job_id: str, actual_tokens: int) -> bool:
         """Learn what ``job_id`` really cost (provider-reported). ``False`` if nothing to learn."""
@@ -236,8 +245,8 @@ class LearningSettlement:
         self.calibration = calibration
         self.reported = reported
 
-    async def settle(self, job_id: str, actual_tokens: int) -> bool:
-        booked = await self.ledger.settle(job_id, actual_tokens)
+    async def settle(self, job_id: str, actual_tokens: int, *, service: str | None = None) -> bool:
+        booked = await self.ledger.settle(job_id, actual_tokens, service=service)
         try:
             if await self.reported(job_id):
                 await self.calibration.observe(job_id, actual_tokens)

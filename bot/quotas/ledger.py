@@ -149,17 +149,25 @@ class Ledger:
             dkey,
         )
 
-    async def settle(self, job_id: str, actual: int) -> bool:
-        """Book the actual cost. ``False`` if the job has no open reservation."""
+    async def settle(self, job_id: str, actual: int, *, service: str | None = None) -> bool:
+        """Book the actual cost. ``False`` if the job has no open reservation.
+
+        ``service``: the one that ran, when the job moved to another route after its
+        reservation (bot/jobs/routes.py); the close then names it, its dollars make
+        the job's total that service's price, and per-service spend counts the
+        whole job there (``ledger_sql.SERVICE_SPEND``).
+        """
         if actual < 0:
             raise ValueError("an actual cost cannot be negative")
-        return await self._close(job_id, "settle", actual, None)
+        return await self._close(job_id, "settle", actual, None, ran=service)
 
     async def refund(self, job_id: str, reason: str) -> bool:
         """Give the whole reservation back. ``False`` if there was nothing open."""
         return await self._close(job_id, "refund", 0, reason)
 
-    async def _close(self, job_id: str, kind: str, actual: int, reason: str | None) -> bool:
+    async def _close(
+        self, job_id: str, kind: str, actual: int, reason: str | None, ran: str | None = None
+    ) -> bool:
         # A reservation's fields never change, so they can be read outside the
         # lock; whether it is still open is decided by the guarded insert.
         row = await ledger_sql.find_open(self.db.conn, job_id)
@@ -167,6 +175,11 @@ class Ledger:
             return False
         amount = actual - int(row["amount"])  # settle: the difference; refund: actual = 0
         service = row["service"]
+        usd = self.pricing.usd(service, amount) if service else 0.0
+        if ran and service and ran != service:
+            # Reserved on one route, ran on another: the job's dollars are the ran one's.
+            usd = self.pricing.usd(ran, actual) - self.pricing.usd(service, int(row["amount"]))
+            service = ran
         entry = EntryRow(
             created_at=iso(self.clock()),
             kind=kind,
@@ -176,7 +189,7 @@ class Ledger:
             period_key=row["period_key"],
             day_key=row["day_key"],
             service=service,
-            usd=self.pricing.usd(service, amount) if service else 0.0,
+            usd=usd,
             job_id=job_id,
             reason=reason,
         )

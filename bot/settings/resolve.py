@@ -9,7 +9,6 @@ Pure functions over :mod:`bot.settings.model`: no I/O, no discord.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -108,8 +107,7 @@ def _model_refusal(model: str) -> str:
     )
 
 
-# Chooses among the routes of a multi-route model (GenerationService.pick_route).
-RoutePicker = Callable[[catalog.MusicModel, list[catalog.Route]], catalog.Route]
+RoutePicker = req.RoutePicker  # orders a multi-route model's routes (GenerationService.pick_route)
 
 
 def build(

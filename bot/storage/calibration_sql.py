@@ -99,10 +99,13 @@ def _row(r: aiosqlite.Row) -> QuoteRow:
     )
 
 
-async def insert_quote(db: Database, row: QuoteRow) -> None:
+async def insert_quote(db: Database, row: QuoteRow, *, replace: bool = False) -> None:
+    """``replace``: the job moved to another route before settling; its quote is that route's."""
     params = {k: v for k, v in row.__dict__.items() if k not in ("actual_tokens", "settled_at")}
     params["fixed"] = int(row.fixed)
     async with db.transaction() as conn:
+        if replace:
+            await conn.execute(FORGET, (row.job_id,))
         await conn.execute(INSERT_QUOTE, params)
 
 

@@ -154,6 +154,20 @@ MARK_SUBMITTING_IF_SLOT = (
 )
 SELECT_STATE = "SELECT state FROM jobs WHERE id = ?"
 
+# A job moved to another route of its model (bot/jobs/routes.py), before anything
+# was sent: while queued, or while submitting after a refusal that charged nothing
+# (no provider id yet) and only if the new route has a slot across every process.
+_REROUTE = (
+    "UPDATE jobs SET service = :service, model = :model, params_json = :params_json, "
+    "estimate_tokens = :estimate WHERE id = :id AND service = :from_service "
+)
+REROUTE_QUEUED = _REROUTE + "AND state = 'queued'"
+REROUTE_SUBMITTING_IF_SLOT = (
+    _REROUTE + "AND state = 'submitting' AND provider_job_id IS NULL "
+    "AND (SELECT COUNT(*) FROM jobs WHERE service = :service AND " + _AT_PROVIDER + ") < :limit"
+)
+SELECT_ROUTE = "SELECT state, service FROM jobs WHERE id = ?"
+
 # submitting → running, with the provider's id, right after the submit returns.
 MARK_RUNNING = """
 UPDATE jobs SET state = 'running', running_at = :now, provider_job_id = :provider_job_id,
@@ -429,6 +443,34 @@ async def take_slot(
         return True
     rows = await conn.execute_fetchall(SELECT_STATE, (job.id,))
     return None if rows and rows[0]["state"] == "queued" else False
+
+
+async def reroute(
+    conn: aiosqlite.Connection,
+    job: Job,
+    request: GenerationRequest,
+    estimate: int,
+    *,
+    limit: int | None = None,
+) -> bool | None:
+    """Move ``job`` (in memory still on its old route) to ``request``'s route: queued
+    (``limit`` None) or submitting with a free slot there. True if moved; None while
+    that route's slots are all taken; False if the job moved on."""
+    params = {
+        "id": job.id, "from_service": job.service, "service": request.service,
+        "model": request.model, "params_json": json.dumps(request.params, sort_keys=True),
+        "estimate": estimate, "limit": limit,
+    }  # fmt: skip
+    if limit is None:
+        return await _moved(conn, REROUTE_QUEUED, params)
+    if getattr(conn, "backend", "sqlite") == "postgresql":
+        await conn.execute(SLOTS_LOCK)
+    cursor = await conn.execute(REROUTE_SUBMITTING_IF_SLOT, params)
+    if cursor.rowcount > 0:
+        return True
+    rows = list(await conn.execute_fetchall(SELECT_ROUTE, (job.id,)))
+    still = rows and rows[0]["state"] == "submitting" and rows[0]["service"] == job.service
+    return None if still else False
 
 
 async def mark_submitting(conn: aiosqlite.Connection, job_id: str, now: float) -> bool:

@@ -253,12 +253,17 @@ WHERE scope = 'guild' AND period_key = ? AND (charged <> 0 OR usd <> 0)
 ORDER BY charged DESC, guild_id
 """
 
-# Per provider there is no running total: sum the period's charging entries.
+# Per provider there is no running total: sum the period's charging entries. A
+# reservation counts where its job closed: a job that moved to another route
+# (bot/jobs/routes.py) is settled under the service that ran it.
 SERVICE_SPEND = """
-SELECT service, SUM(amount) AS charged, SUM(usd) AS usd FROM ledger
-WHERE period_key = :p AND kind IN ('reserve', 'settle', 'refund')
-  AND (CAST(:g AS BIGINT) IS NULL OR guild_id = :g)
-GROUP BY service ORDER BY service
+SELECT COALESCE(c.service, l.service) AS service, SUM(l.amount) AS charged, SUM(l.usd) AS usd
+FROM ledger AS l
+LEFT JOIN ledger AS c
+  ON l.kind = 'reserve' AND c.job_id = l.job_id AND c.kind IN ('settle', 'refund')
+WHERE l.period_key = :p AND l.kind IN ('reserve', 'settle', 'refund')
+  AND (CAST(:g AS BIGINT) IS NULL OR l.guild_id = :g)
+GROUP BY COALESCE(c.service, l.service) ORDER BY COALESCE(c.service, l.service)
 """
 
 

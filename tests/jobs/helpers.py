@@ -19,6 +19,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.models import DeliveryError, DeliveryResult, EngineOptions, Job, JobSpec, JobState
 from bot.jobs.polling import PollPolicy, Prior, default_prior
 from bot.providers.base import GenerationRequest, JobKind
+from bot.providers.breaker import CircuitBreaker
 from bot.providers.registry import build_providers
 from bot.providers.retry import RetryPolicy
 from bot.quotas.ledger import Ledger, ReserveRequest
@@ -124,6 +125,7 @@ class Harness:
         prior: Prior = default_prior,
         start: bool = True,
         clock: Callable[[], float] = time.time,
+        breakers: dict[str, CircuitBreaker] | None = None,
         **overrides: Any,
     ) -> Harness:
         settings = make_settings(data_dir, base_url, **overrides)
@@ -135,7 +137,7 @@ class Harness:
         recorder = DeliveryRecorder()
         engine = JobEngine(
             db, providers, settings, ledger, recorder, pricing.actual_tokens,
-            clock, options=options, poll_policy=policy, poll_prior=prior,
+            clock, options=options, poll_policy=policy, poll_prior=prior, breakers=breakers,
         )  # fmt: skip
         harness = cls(settings, db, ledger, session, engine, recorder)
         if start:

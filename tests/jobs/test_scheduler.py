@@ -83,3 +83,24 @@ def test_remove_and_release_are_idempotent() -> None:
     s.occupy("X", "aimlapi", 1)
     assert s.release("X") and not s.release("X")
     assert s.in_flight("aimlapi") == 0 and s.user_in_flight(1) == 0
+
+
+def test_a_job_that_moves_routes_takes_its_slot_to_the_new_pool() -> None:
+    s = Scheduler({"aimlapi": 1, "elevenlabs": 1}, per_user_cap=10)
+    s.enqueue("aimlapi", 1, "a0")
+    s.enqueue("aimlapi", 2, "a1")
+    assert drain(s) == ["a0"]
+    assert s.move("a0", "elevenlabs") == "aimlapi"  # the pool it left
+    assert s.move("a0", "elevenlabs") is None  # already there
+    assert (s.in_flight("aimlapi"), s.in_flight("elevenlabs")) == (0, 1)
+    assert not s.has_room("elevenlabs", 3) and s.has_room("aimlapi", 3)
+    assert drain(s) == ["a1"]  # the freed AI/ML API slot is usable at once
+    s.release("a0")
+    assert s.in_flight("elevenlabs") == 0 and s.has_room("elevenlabs", 3)
+
+
+def test_has_room_respects_the_per_user_cap() -> None:
+    s = Scheduler({"aimlapi": 5, "elevenlabs": 5}, per_user_cap=1)
+    s.enqueue("aimlapi", 1, "a0")
+    assert drain(s) == ["a0"]
+    assert not s.has_room("elevenlabs", 1) and s.has_room("elevenlabs", 2)
