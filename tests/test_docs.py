@@ -124,3 +124,22 @@ def test_systemd_unit_uses_the_exit_codes_and_an_absolute_data_dir() -> None:
     assert Path(exec_start[0]).is_absolute() and exec_start[-1] == "run"
     env_file = exec_start[exec_start.index("--env-file") + 1]
     assert env_file in (ROOT / "README.md").read_text()
+
+
+def test_no_merge_conflict_markers_are_left_in_the_tree() -> None:
+    """A marker committed by a merge reads as garbage in docs and breaks code."""
+    marker = re.compile(r"^(<{7}|>{7}) ", re.M)
+    suffixes = {".py", ".md", ".sql", ".toml", ".yml", ".yaml", ".html", ".cfg", ".txt", ""}
+    skipped = {".git", ".venv", "node_modules", "demo-output", "data"}
+    found = []
+    for path in ROOT.rglob("*"):
+        parts = set(path.relative_to(ROOT).parts)
+        if parts & skipped or not path.is_file() or path.suffix not in suffixes:
+            continue
+        try:
+            text = path.read_text("utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        if marker.search(text):
+            found.append(str(path.relative_to(ROOT)))
+    assert found == []
