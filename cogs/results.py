@@ -118,7 +118,7 @@ class ResultsCog(commands.Cog):
 
     async def _on_again(self, interaction: discord.Interaction, job_id: str) -> None:
         job = await self._job(interaction, job_id)
-        problem = self.services.generation.unavailable_reason(job.kind, job.service)
+        problem = self.services.generation.request_unavailable(job.request)
         if problem:
             raise UserError(problem)
         await check_reference(job.request.params)  # before the cost is even offered
@@ -152,7 +152,7 @@ class ResultsCog(commands.Cog):
             params = {k: v for k, v in request.params.items() if k != "seed"}
             request = GenerationRequest(request.kind, request.model, params)
         generate = self.bot.job_starter
-        problem = self.services.generation.unavailable_reason(job.kind, job.service)
+        problem = self.services.generation.request_unavailable(request)
         missing = missing_permissions(interaction)
         if missing and not problem:
             problem = f"I can't post results in this channel: I need {', '.join(missing)} here."

@@ -146,6 +146,25 @@ class GenerationService:
             return self.breakers[service].user_message()
         return None
 
+    def ready_route(self, request: GenerationRequest) -> GenerationRequest:
+        """A request whose route is down now but has a ready alternate runs there
+        (🔁 Again of a job that ran on a route whose breaker has since opened): the
+        same order ``pick_route`` gives a new job, the other routes kept as alternates."""
+        candidates = request.candidates
+        if len(candidates) < 2 or self._problem(request.service) is None:
+            return request
+        for i, candidate in enumerate(candidates):
+            if self._problem(candidate.service) is None:
+                rest = [c for c in candidates[:i] + candidates[i + 1 :]
+                        if self._problem(c.service) != "disabled"]  # fmt: skip
+                return candidate.with_alternates(rest)
+        return request
+
+    def request_unavailable(self, request: GenerationRequest) -> str | None:
+        """Why this stored request (every route it may take) cannot run now, or None."""
+        ready = self.ready_route(request)
+        return self.unavailable_reason(ready.kind, ready.service)
+
     # -- limits that need the provider's model list ------------------------------
     async def say_limits(self, model: str | None) -> ModelLimits:
         model_id = model or DEFAULT_SAY_MODEL
@@ -204,6 +223,7 @@ class GenerationService:
         self, requester: Requester, request: GenerationRequest, target: ReplyTarget
     ) -> Started:
         """Moderate, reserve, enqueue. Raises UserError / QuotaExceeded with nothing charged."""
+        request = self.ready_route(request)
         reason = self.unavailable_reason(request.kind, request.service)
         if reason:
             raise UserError(reason)

@@ -203,3 +203,33 @@ async def test_lyrics_pin_the_job_to_elevenlabs_out_of_credits_fails_with_a_refu
         assert foley.sim.requests_for("aimlapi", "submit") == []
         usage = await foley.services.ledger.usage(GUILD_ID, MEMBER_ID, ())
         assert (usage.spent, usage.reserved) == (0, 0)
+
+
+async def test_again_after_the_aimlapi_breaker_opened_runs_on_elevenlabs(
+    fake_discord: FakeDiscord, simulator, tmp_path: Path
+) -> None:
+    """🔁 Again of a job that ran on the AI/ML API is not refused while ElevenLabs
+    can take it: the stored request carries its other route."""
+    from tests.e2e.test_buttons import click
+
+    async with running_foley(
+        fake_discord, simulator, tmp_path, commands=("music",), default_user_tokens=10**8,
+        default_guild_tokens=10**9, global_daily_tokens=10**9,
+    ) as foley:  # fmt: skip
+        inter = await foley.invoke(
+            "music", MEMBER_ID, prompt="synthwave", model="eleven-music", duration=20
+        )
+        result = await inter.wait_for_original(finished, timeout=30)
+        first = await only_job(foley)
+        assert first.service == "aimlapi" and first.request.alternates
+        open_breaker(foley, "aimlapi")
+        ask = await click(foley, MEMBER_ID, result.id, f"foley:again:{first.id}")
+        await ask.wait_response(timeout=5)
+        confirm = ask.original_message()
+        assert f"foley:confirm:{first.id}" in confirm.custom_ids(), confirm.content
+        go = await click(foley, MEMBER_ID, confirm.id, f"foley:confirm:{first.id}")
+        again = await go.wait_for_followup(lambda m: not m.ephemeral and finished(m), timeout=30)
+        assert field(again, "Route") == "ElevenLabs"
+        assert len(direct_bodies(foley)) == 1
+        assert len(foley.sim.requests_for("aimlapi", "submit")) == 1
+        assert await foley.services.ledger.verify() == []
