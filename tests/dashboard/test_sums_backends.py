@@ -74,7 +74,8 @@ async def test_dashboard_totals_are_the_same_on_either_backend(
             assert {row[0]: int(row[-1]) for row in daily[1:]} == totals
 
             members = await get_csv(moderator, f"{world.base_url}/g/{GUILD_ID}/export/members.csv")
-            spent = {row[0]: int(row[2]) for row in members[1:]}
+            assert members[0][:3] == ["Member", "Member name", "Allowance"]
+            spent = {row[0]: int(row[3]) for row in members[1:]}
             assert spent == {str(MEMBER_ID): 80, str(OTHER_MEMBER_ID): 2_222}
             async with moderator.get(f"{world.base_url}/g/{GUILD_ID}") as resp:
                 assert resp.status == 200
