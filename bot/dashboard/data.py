@@ -254,7 +254,7 @@ async def operator_tables(services: Services, days: int = 30) -> dict[str, Table
             "servers",
             f"Servers this {services.settings.quota_period}",
             ["Server", "Tokens", "Dollars"],
-            [[str(g), s.tokens, r.usd(s.usd)] for g, s in guilds],
+            [[Ref("guild", g, str(g)), s.tokens, r.usd(s.usd)] for g, s in guilds],
         ),
         "cap": Table(
             "cap",

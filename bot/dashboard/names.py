@@ -27,7 +27,8 @@ KINDS = {"#": "channel", "@&": "role", "@": "user", "@!": "user"}
 
 @dataclass(frozen=True)
 class Ref:
-    """A cell naming one member (``kind="user"``) or role; ``raw`` is what CSV keeps."""
+    """A cell naming one member (``kind="user"``), role or server (``"guild"``, named by the
+    operator page); ``raw`` is what CSV keeps."""
 
     kind: str
     id: int

@@ -8,6 +8,7 @@ posted to the log channel through the Discord side, as ``/quota`` does.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
@@ -21,7 +22,7 @@ from aiohttp import web
 from bot.attachments import is_media_url
 from bot.dashboard import data, settings_page, signin_pages
 from bot.dashboard.auth import Session
-from bot.dashboard.names import Names, export, wanted
+from bot.dashboard.names import Named, Names, export, wanted
 from bot.quotas import render as r
 from bot.quotas.policy import MAX_TOKENS, limit_from_amount
 from bot.storage import dashboard_sql as sql
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVER_NAMES = 50  # servers the operator page names (biggest spenders first): a names call each
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".ogg": "audio/ogg", ".m4a": "audio/mp4"}
 
 
@@ -274,16 +276,30 @@ class Pages:
         )
 
     # -- the operator page ----------------------------------------------------------------
+    async def operator_tables(self) -> dict[str, data.Table]:
+        tables = await data.operator_tables(self.services)
+        servers, rows = tables["servers"], []
+        naming = True
+        for n, row in enumerate(servers.rows):
+            ref, name = row[0], None
+            if naming and n < SERVER_NAMES:
+                name = (await self.server.discord.names(ref.id)).guild
+                naming = name is not None  # Discord can't say now: don't ask for every row
+            rows.append([Named(ref.raw, name or "", f"{name} ({ref.id})" if name else ref.raw),
+                         *row[1:]])  # fmt: skip
+        tables["servers"] = dataclasses.replace(servers, rows=rows)
+        return tables
+
     async def operator(self, request: web.Request) -> web.StreamResponse:
         session = self._owner(request)
-        tables = await data.operator_tables(self.services)
+        tables = await self.operator_tables()
         return aiohttp_jinja2.render_template(
             "operator.html", request, {"session": session, "tables": tables}
         )
 
     async def operator_csv(self, request: web.Request) -> web.StreamResponse:
         self._owner(request)
-        tables = await data.operator_tables(self.services)
+        tables = await self.operator_tables()
         table = tables.get(request.match_info["table"])
         if table is None:
             raise web.HTTPNotFound(text="No such table.")

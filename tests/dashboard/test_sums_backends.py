@@ -94,9 +94,11 @@ async def test_dashboard_totals_are_the_same_on_either_backend(
                 ["elevenlabs", "80", r.usd(pricing.usd("elevenlabs", 80))],
             ]
             servers = await get_csv(operator, f"{base}/servers.csv")
+            assert servers[0] == ["Server", "Server name", "Tokens", "Dollars"]
             assert servers[1:] == [
                 [
                     str(GUILD_ID),
+                    "Foley Test Guild",
                     "2302",
                     r.usd(pricing.usd("aimlapi", 2_222) + pricing.usd("elevenlabs", 80)),
                 ]
