@@ -3,13 +3,15 @@
 Also the dashboard's Discord side (:class:`bot.dashboard.rights.DiscordSide`):
 rights asked of Discord's REST API every time (never the gateway cache, which
 without privileged intents does not learn about role changes), log-channel
-posts with the same embed as ``/quota``, delivered attachments, and whether a
-server has a channel or role (the settings forms take ids).
+posts with the same embed as ``/quota``, delivered attachments, whether a
+server has a channel or role (the settings forms take ids), and the names pages
+show (``cogs/dashboard_names.py``: the cache first, bounded REST, else the id).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from typing import Any
 
 import aiohttp
@@ -20,12 +22,14 @@ from discord.ext import commands
 from bot.attachments import is_audio_attachment
 from bot.dashboard import DashboardServer
 from bot.dashboard.auth import MODERATOR
+from bot.dashboard.names import Names
 from bot.dashboard.rights import MemberRights, RightsUnavailable
 from bot.dashboard.server import DashboardError
 from bot.quotas.moderation import AuditEntry
 from bot.services import Services
 from cogs import quota_views as views
 from cogs.checks import moderator_only
+from cogs.dashboard_names import NameLookup
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class DiscordRest:
     def __init__(self, bot: Any, services: Services) -> None:
         self.bot = bot
         self.services = services
+        self.lookup = NameLookup(bot)
 
     async def rights(self, guild_id: int, user_id: int) -> MemberRights:
         http = self.bot.http
@@ -86,6 +91,15 @@ class DiscordRest:
         except (TimeoutError, discord.HTTPException, aiohttp.ClientError):
             return None
         return any(int(item["id"]) == object_id for item in items)
+
+    async def names(
+        self,
+        guild_id: int,
+        user_ids: Collection[int] = (),
+        channel_ids: Collection[int] = (),
+        role_ids: Collection[int] = (),
+    ) -> Names:
+        return await self.lookup.names(guild_id, user_ids, channel_ids, role_ids)
 
     async def attachment_url(self, channel_id: int, message_id: int) -> str | None:
         try:

@@ -1,6 +1,7 @@
 """What the pages show, gathered from the same services as ``/usage``, ``/quota`` and
 ``python -m bot usage`` (ledger, policy, moderation, calibration, reconciliation
 drift, breakers, the engine's queue). Plain data: the templates only arrange it.
+Members, roles and mentions are :mod:`~bot.dashboard.names` cells, named by the page.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from bot.dashboard.names import Mentions, Ref
 from bot.jobs.models import JobState
 from bot.quotas import render as r
 from bot.quotas.calibration import build_report
@@ -90,7 +92,7 @@ async def members(
     page = min(max(1, page), pages)
     shown = found[(page - 1) * page_size : page * page_size]
     rows: list[list[Any]] = [
-        [str(u), allowance, spent, remaining, "yes" if blocked else "no"]
+        [Ref("user", u, str(u)), allowance, spent, remaining, "yes" if blocked else "no"]
         for u, allowance, spent, remaining, blocked in shown
     ]
     return Table(
@@ -155,7 +157,7 @@ def jobs_table(jobs: list[JobRow]) -> Table:
         [
             [
                 j.job_id,
-                str(j.user_id),
+                Ref("user", j.user_id, str(j.user_id)),
                 j.kind,
                 j.model,
                 j.state,
@@ -184,14 +186,22 @@ async def audit_table(services: Services, guild_id: int, limit: int = 50) -> Tab
             [
                 e.audit_id,
                 e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                "—" if e.actor_id is None else str(e.actor_id),
+                "—" if e.actor_id is None else Ref("user", e.actor_id, str(e.actor_id)),
                 r.audit_label(e.action),
-                e.target,
-                r.unmarked(r.audit_change(e)),
+                _target(e.target),
+                Mentions(r.unmarked(r.audit_change(e))),
             ]
             for e in entries
         ],
     )
+
+
+def _target(target: str) -> Any:
+    """``user:1`` and ``role:2`` are named on the page; CSV keeps the target as written."""
+    kind, _, value = target.partition(":")
+    if kind in ("user", "role") and value.isdigit():
+        return Ref(kind, int(value), target)
+    return target
 
 
 # ---------------------------------------------------------------- operator
@@ -244,7 +254,7 @@ async def operator_tables(services: Services, days: int = 30) -> dict[str, Table
             "servers",
             f"Servers this {services.settings.quota_period}",
             ["Server", "Tokens", "Dollars"],
-            [[str(g), s.tokens, r.usd(s.usd)] for g, s in guilds],
+            [[Ref("guild", g, str(g)), s.tokens, r.usd(s.usd)] for g, s in guilds],
         ),
         "cap": Table(
             "cap",

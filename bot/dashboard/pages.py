@@ -8,9 +8,11 @@ posted to the log channel through the Discord side, as ``/quota`` does.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +22,7 @@ from aiohttp import web
 from bot.attachments import is_media_url
 from bot.dashboard import data, settings_page, signin_pages
 from bot.dashboard.auth import Session
+from bot.dashboard.names import Named, Names, export, wanted
 from bot.quotas import render as r
 from bot.quotas.policy import MAX_TOKENS, limit_from_amount
 from bot.storage import dashboard_sql as sql
@@ -29,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+SERVER_NAMES = 50  # servers the operator page names (biggest spenders first): a names call each
 AUDIO_TYPES = {".mp3": "audio/mpeg", ".wav": "audio/wav", ".ogg": "audio/ogg", ".m4a": "audio/mp4"}
 
 
@@ -64,8 +68,9 @@ def _int(value: str | None, default: int | None = None) -> int | None:
 def _csv(table: data.Table) -> web.Response:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow(table.headers)
-    writer.writerows(table.rows)
+    headers, rows = export(table)  # ids stay; names are columns of their own
+    writer.writerow(headers)
+    writer.writerows(rows)
     return web.Response(
         text=out.getvalue(),
         content_type="text/csv",
@@ -99,6 +104,14 @@ class Pages:
             )
         return session
 
+    async def names(
+        self, guild_id: int, tables: Iterable[data.Table],
+        texts: Iterable[str | None] = (), users: Iterable[int] = (),
+    ) -> Names:  # fmt: skip
+        """Every name the page shows, in one question to the Discord side."""
+        w = wanted(tables, texts, users)
+        return await self.server.discord.names(guild_id, w.users, w.channels, w.roles)
+
     # -- home ----------------------------------------------------------------------------
     async def index(self, request: web.Request) -> web.StreamResponse:
         session = _session(request)
@@ -125,6 +138,9 @@ class Pages:
             self.services, guild_id, query=q.get("q", ""), sort=sort, page=page
         )
         jobs = await data.recent_jobs(self.services, guild_id, kind=kind, state=state, user_id=user)
+        jobs_table = data.jobs_table(jobs)
+        audit = await data.audit_table(self.services, guild_id)
+        panel = await settings_page.context(self.services, guild_id)
         changed = None
         if (audit_id := _int(q.get("changed"))) is not None:
             for entry in await self.services.moderation.audit_log(guild_id, limit=20):
@@ -133,28 +149,35 @@ class Pages:
                     if entry.target.startswith("setting:"):  # name the setting, as /settings does
                         label = f"{label} {entry.target.removeprefix('setting:')}"
                     changed = f"{label}: {r.audit_change(entry)}"
+        names = await self.names(
+            guild_id, [members, jobs_table, audit, panel["settings"]], [changed],
+            [j.user_id for j in jobs],
+        )  # fmt: skip
         return aiohttp_jinja2.render_template(
             "server.html",
             request,
             {
-                **await settings_page.context(self.services, guild_id),
+                **panel,
+                "settings": names.table(panel["settings"]),
                 "settings_error": r.unmarked(settings_error) if settings_error else None,
                 "session": session,
                 "guild_id": guild_id,
+                "names": names,
+                "server_name": names.server(guild_id),
                 "days": days,
                 "chart": await data.daily_chart(self.services, guild_id, days),
-                "members": members,
+                "members": names.table(members),
                 "pages": pages,
                 "page": min(max(1, page), pages),
                 "sort": sort,
                 "q": q.get("q", ""),
                 "jobs": jobs,
-                "jobs_table": data.jobs_table(jobs),
+                "jobs_table": names.table(jobs_table),
                 "filters": {"kind": kind, "state": state, "user": user},
                 "kinds": data.JOB_KINDS,
                 "states": data.JOB_STATES,
-                "audit": await data.audit_table(self.services, guild_id),
-                "changed": r.unmarked(changed) if changed else None,
+                "audit": names.table(audit),
+                "changed": names.text(r.unmarked(changed)) if changed else None,
                 "period": self.services.settings.quota_period,
                 "max_tokens": MAX_TOKENS,
                 "error": q.get("error"),
@@ -221,14 +244,17 @@ class Pages:
                 self.services, guild_id, query=q.get("q", ""), sort=q.get("sort", "spent"),
                 page_size=10**9,
             )  # fmt: skip
-            return _csv(table)
-        if name == "jobs":
-            return _csv(data.jobs_table(await data.recent_jobs(self.services, guild_id)))
-        if name == "audit":
-            return _csv(await data.audit_table(self.services, guild_id))
-        if name == "settings":
-            return _csv(await settings_page.settings_table(self.services, guild_id))
-        raise web.HTTPNotFound(text="No such table.")
+        elif name == "jobs":
+            table = data.jobs_table(await data.recent_jobs(self.services, guild_id))
+        elif name == "audit":
+            table = await data.audit_table(self.services, guild_id)
+        elif name == "settings":
+            table = await settings_page.settings_table(self.services, guild_id)
+        else:
+            raise web.HTTPNotFound(text="No such table.")
+        # Every member of the period, in one export: the Discord side's bound on lookups
+        # holds; members it did not name keep an empty name column.
+        return _csv((await self.names(guild_id, [table])).table(table))
 
     async def audio(self, request: web.Request) -> web.StreamResponse:
         _, guild_id = self.guild_for(request)
@@ -250,16 +276,30 @@ class Pages:
         )
 
     # -- the operator page ----------------------------------------------------------------
+    async def operator_tables(self) -> dict[str, data.Table]:
+        tables = await data.operator_tables(self.services)
+        servers, rows = tables["servers"], []
+        naming = True
+        for n, row in enumerate(servers.rows):
+            ref, name = row[0], None
+            if naming and n < SERVER_NAMES:
+                name = (await self.server.discord.names(ref.id)).guild
+                naming = name is not None  # Discord can't say now: don't ask for every row
+            rows.append([Named(ref.raw, name or "", f"{name} ({ref.id})" if name else ref.raw),
+                         *row[1:]])  # fmt: skip
+        tables["servers"] = dataclasses.replace(servers, rows=rows)
+        return tables
+
     async def operator(self, request: web.Request) -> web.StreamResponse:
         session = self._owner(request)
-        tables = await data.operator_tables(self.services)
+        tables = await self.operator_tables()
         return aiohttp_jinja2.render_template(
             "operator.html", request, {"session": session, "tables": tables}
         )
 
     async def operator_csv(self, request: web.Request) -> web.StreamResponse:
         self._owner(request)
-        tables = await data.operator_tables(self.services)
+        tables = await self.operator_tables()
         table = tables.get(request.match_info["table"])
         if table is None:
             raise web.HTTPNotFound(text="No such table.")

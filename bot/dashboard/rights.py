@@ -7,9 +7,11 @@ changes: rights are asked again, at most ``DASHBOARD_RECHECK_S`` apart).
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Protocol
 
+from bot.dashboard.names import Names
 from bot.quotas.moderation import AuditEntry
 
 
@@ -40,4 +42,16 @@ class DiscordSide(Protocol):
 
     async def attachment_url(self, channel_id: int, message_id: int) -> str | None:
         """The URL of the audio attached to a delivered message, or None if it is gone."""
+        ...
+
+    async def names(
+        self,
+        guild_id: int,
+        user_ids: Collection[int] = (),
+        channel_ids: Collection[int] = (),
+        role_ids: Collection[int] = (),
+    ) -> Names:
+        """The server's name and the display names of those members, channels and roles,
+        in one call per page. Never raises: what it cannot name now is left out (the page
+        shows the id), and it asks Discord a bounded number of times however many ids."""
         ...

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.dashboard.data import Table
+from bot.dashboard.names import Mentions
 from bot.dashboard.rights import DiscordSide
 from bot.errors import UserError
 from bot.services import Services
@@ -42,7 +43,7 @@ async def settings_table(services: Services, guild_id: int) -> Table:
         "settings",
         "Server settings (as /settings show)",
         ["Setting", "Value", "Comes from"],
-        [[s.key, s.value, "built-in default" if s.source == BUILTIN else "server setting"]
+        [[s.key, Mentions(s.value), "built-in default" if s.source == BUILTIN else "server setting"]
          for s in shown],
     )  # fmt: skip
 

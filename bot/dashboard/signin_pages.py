@@ -124,7 +124,12 @@ class SignIn:
             )
         # A page to click through, not a redirect: the session cookie is SameSite=Strict,
         # and a redirect chain that began on Discord's site would not send it.
-        links = {g: await auth.create_link(MODERATOR, g, who.user_id) for g in servers}
+        # Each server by name (its id if Discord can't say now): one names call per server.
+        links = {
+            g: ((await self.server.discord.names(g)).server(g),
+                await auth.create_link(MODERATOR, g, who.user_id))
+            for g in servers
+        }  # fmt: skip
         return aiohttp_jinja2.render_template("choose.html", request, {"links": links})
 
     async def signout(self, request: web.Request) -> web.StreamResponse:

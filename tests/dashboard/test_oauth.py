@@ -24,7 +24,7 @@ async def test_sign_in_with_discord_opens_the_servers_the_member_moderates(
         await page.click("text=Sign in with Discord")
         assert page.url.startswith(f"{world.base_url}/oauth/callback?")
         callback_url = page.url
-        await page.click(f"text=Server {GUILD_ID}")
+        await page.click("text=Foley Test Guild")  # the server by name
         assert page.url == f"{world.base_url}/g/{GUILD_ID}"
         token_calls = [r for r in fake_discord.requests if r.path == "/oauth2/token"]
         assert len(token_calls) == 1 and token_calls[0].status == 200

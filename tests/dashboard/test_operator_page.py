@@ -79,6 +79,8 @@ async def test_operator_page_spend_per_provider_matches_foley_usage(
         _, health = await read_table(page, "table-health")
         assert {row[0] for row in health} == {"AI/ML API", "ElevenLabs"}
         assert all(row[1] == "ok" and row[2] == "closed" for row in health)
+        _, servers = await read_table(page, "table-servers")
+        assert [row[0] for row in servers] == [f"Foley Test Guild ({GUILD_ID})"]  # by name
         _, cap = await read_table(page, "table-cap")
         today = await ledger.spent_today(None)
         assert cap[0][:2] == [

@@ -87,7 +87,7 @@ async def test_moderator_signs_in_reads_the_chart_plays_a_job_and_changes_an_all
         await page.wait_for_selector("p.ok")
         assert "5,000" in await page.inner_text("p.ok")
         _, audit = await read_table(page, "table-audit")
-        assert audit[0][2] == str(MOD_ID) and audit[0][4] == f"user:{MEMBER_ID}"
+        assert audit[0][2] == f"moddy ({MOD_ID})" and audit[0][4] == f"alice ({MEMBER_ID})"
         inter = await world.fake.invoke_command(
             GUILD_ID, 1001, MOD_ID, "quota show", {"user": MEMBER_ID}
         )
@@ -113,13 +113,14 @@ async def test_moderator_signs_in_reads_the_chart_plays_a_job_and_changes_an_all
         limits = await world.foley.services.policy.limits(GUILD_ID)
         assert [(x.target_id, x.tokens) for x in limits if x.scope == "user"] == [(MEMBER_ID, 5000)]
 
-        # The members table and its CSV: allowance, spent, remaining as /quota show has them.
+        # The members table and its CSV: allowance, spent, remaining as /quota show has them
+        # (the page names the member beside the id; the CSV keeps the id, then the name).
         _, members = await read_table(page, "table-members")
         usage = await world.foley.services.ledger.usage(GUILD_ID, MEMBER_ID, ())
-        expected = [str(MEMBER_ID), "5000", str(usage.spent), str(usage.remaining), "no"]
-        assert expected in members
+        numbers = ["5000", str(usage.spent), str(usage.remaining), "no"]
+        assert [f"alice ({MEMBER_ID})", *numbers] in members
         csv = await context.request.get(f"{world.base_url}/g/{GUILD_ID}/export/members.csv")
-        assert ",".join(expected) in (await csv.text()).splitlines()
+        assert ",".join([str(MEMBER_ID), "alice", *numbers]) in (await csv.text()).splitlines()
 
         # Readable on a phone: nothing wider than the screen (tables scroll in place).
         phone = await browser.new_context(viewport={"width": 390, "height": 844})

@@ -74,7 +74,8 @@ async def test_dashboard_totals_are_the_same_on_either_backend(
             assert {row[0]: int(row[-1]) for row in daily[1:]} == totals
 
             members = await get_csv(moderator, f"{world.base_url}/g/{GUILD_ID}/export/members.csv")
-            spent = {row[0]: int(row[2]) for row in members[1:]}
+            assert members[0][:3] == ["Member", "Member name", "Allowance"]
+            spent = {row[0]: int(row[3]) for row in members[1:]}
             assert spent == {str(MEMBER_ID): 80, str(OTHER_MEMBER_ID): 2_222}
             async with moderator.get(f"{world.base_url}/g/{GUILD_ID}") as resp:
                 assert resp.status == 200
@@ -93,9 +94,11 @@ async def test_dashboard_totals_are_the_same_on_either_backend(
                 ["elevenlabs", "80", r.usd(pricing.usd("elevenlabs", 80))],
             ]
             servers = await get_csv(operator, f"{base}/servers.csv")
+            assert servers[0] == ["Server", "Server name", "Tokens", "Dollars"]
             assert servers[1:] == [
                 [
                     str(GUILD_ID),
+                    "Foley Test Guild",
                     "2302",
                     r.usd(pricing.usd("aimlapi", 2_222) + pricing.usd("elevenlabs", 80)),
                 ]
