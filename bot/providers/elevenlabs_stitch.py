@@ -30,19 +30,8 @@ def _remove(files: list[Path]) -> None:
         file.unlink(missing_ok=True)
 
 
-async def submit_stitched(
-    poster: AudioPoster,
-    path: str,
-    body: dict[str, Any],
-    query: dict[str, str],
-    fmt: str,
-    workdir: Path,
-    limit: int,
-    *,
-    ffmpeg_path: str | None,
-    zero_retention: bool,
-) -> Submission:
-    """``body["text"]`` over ``limit``: made in parts and joined into one MP3."""
+def _joiner(fmt: str, limit: int, ffmpeg_path: str | None) -> str:
+    """The ffmpeg that will join the parts, or why this text cannot be made in parts."""
     if not fmt.startswith("mp3_"):
         raise ProviderError(
             ErrorKind.INVALID_REQUEST,
@@ -60,62 +49,61 @@ async def submit_stitched(
             "to join the parts. Shorten it, or ask the bot operator to install ffmpeg.",
             reached_provider=False,
         )
-    parts = split_text(body["text"], limit)
-    files: list[Path] = []
-    try:
-        ids, total = await _post_parts(
-            poster, path, body, query, fmt, workdir, parts, files, zero_retention
-        )
-        return await _join(files, ids, total, workdir, ffmpeg)
-    finally:
-        # The parts are never needed after the join (or a failure); the job's
-        # work dir holds only the joined file.
-        await asyncio.to_thread(_remove, files)
+    return ffmpeg
 
 
-async def _post_parts(
+async def submit_stitched(
     poster: AudioPoster,
     path: str,
     body: dict[str, Any],
     query: dict[str, str],
     fmt: str,
     workdir: Path,
-    parts: list[str],
-    files: list[Path],
+    limit: int,
+    *,
+    ffmpeg_path: str | None,
     zero_retention: bool,
-) -> tuple[list[str], float]:
-    """Each part's call in order, its file appended to ``files``: (request-ids, cost)."""
+) -> Submission:
+    """``body["text"]`` over ``limit``: made in parts, in order, and joined into one MP3."""
+    ffmpeg = _joiner(fmt, limit, ffmpeg_path)
+    parts = split_text(body["text"], limit)
+    files: list[Path] = []
     ids: list[str] = []
     total = 0.0
-    for i, part in enumerate(parts):
-        chained = {**body, "text": part}
-        if i > 0:
-            chained["previous_text"] = tail(parts[i - 1])
-        if i + 1 < len(parts):
-            chained["next_text"] = head(parts[i + 1])
-        if ids and not zero_retention:
-            chained["previous_request_ids"] = ids[-MAX_PREVIOUS_REQUEST_IDS:]
-        try:
-            file, reply = await poster.post(path, chained, query, fmt, workdir)
-        except ProviderError:
-            if ids:
-                log.warning(
-                    "%s (work %s): part %d/%d failed after %d part(s) were charged "
-                    "(%.0f credits, request-ids %s)",
-                    SERVICE, Path(workdir).name, i + 1, len(parts), len(ids), total,
-                    ",".join(ids),
-                )  # fmt: skip
-            raise
-        request_id, cost = billing(reply)
-        request_id = request_id or file.stem
-        log.info(
-            "%s %s (work %s) part %d/%d: request-id=%s character-cost=%s",
-            SERVICE, path, Path(workdir).name, i + 1, len(parts), request_id, cost,
-        )  # fmt: skip
-        files.append(file)
-        ids.append(request_id)
-        total += cost or 0.0
-    return ids, total
+    try:
+        for i, part in enumerate(parts):
+            chained = {**body, "text": part}
+            if i > 0:
+                chained["previous_text"] = tail(parts[i - 1])
+            if i + 1 < len(parts):
+                chained["next_text"] = head(parts[i + 1])
+            if ids and not zero_retention:
+                chained["previous_request_ids"] = ids[-MAX_PREVIOUS_REQUEST_IDS:]
+            try:
+                file, reply = await poster.post(path, chained, query, fmt, workdir)
+            except ProviderError:
+                if ids:
+                    log.warning(
+                        "%s (work %s): part %d/%d failed after %d part(s) were charged "
+                        "(%.0f credits, request-ids %s)",
+                        SERVICE, Path(workdir).name, i + 1, len(parts), len(ids), total,
+                        ",".join(ids),
+                    )  # fmt: skip
+                raise
+            request_id, cost = billing(reply)
+            request_id = request_id or file.stem
+            log.info(
+                "%s %s (work %s) part %d/%d: request-id=%s character-cost=%s",
+                SERVICE, path, Path(workdir).name, i + 1, len(parts), request_id, cost,
+            )  # fmt: skip
+            files.append(file)
+            ids.append(request_id)
+            total += cost or 0.0
+        return await _join(files, ids, total, workdir, ffmpeg)
+    finally:
+        # The parts are never needed after the join (or a failure); the job's
+        # work dir holds only the joined file.
+        await asyncio.to_thread(_remove, files)
 
 
 async def _join(
