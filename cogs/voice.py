@@ -1,18 +1,16 @@
 """Voice playback: /play, /queue, /skip, /stop, /leave, the now-playing panel's buttons,
-and ``enqueue_for`` for other cogs.
+``enqueue_for`` for other cogs and ``play_job`` for plays asked in another process.
 
 Thin glue. The queue and its rules live in ``bot.voice_queue`` / ``bot.voice_player``;
-this module supplies discord.py's side: the connector (``VoiceChannel.connect``), the
-audio source (``FFmpegOpusAudio``) and the attachment lookup for deleted files.
+discord.py's side of them (joining, ffmpeg sources, posted copies, notices) in
+``cogs/voice_transport.py``; which job a request means and its queue item in
+``cogs/voice_jobs.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-import time
-from pathlib import Path
 from typing import Any
 
 import discord
@@ -20,65 +18,30 @@ from discord import app_commands
 from discord.ext import commands
 from discord.utils import escape_markdown
 
-from bot.attachments import AttachmentUnavailable
-from bot.audio import AudioError, find_ffmpeg, probe
 from bot.client import FoleyBot, send_ephemeral
 from bot.errors import UserError, describe_error
 from bot.jobs.models import Job
 from bot.settings import MemberContext
 from bot.voice_player import (
-    Announcer,
     Connector,
     Fetcher,
     GuildPlayer,
     LiveSourceFactory,
     SourceFactory,
-    VoiceLink,
 )
-from bot.voice_queue import (
-    JobLike,
-    JobLookup,
-    PlaybackError,
-    QueueItem,
-    VoiceConnectError,
-    VoiceFailure,
-    describe_voice_failure,
-    ffmpeg_source_kwargs,
-    is_ogg_opus,
-    is_playable,
-    job_title,
-    live_source_kwargs,
-)
+from bot.voice_queue import JobLike, QueueItem, job_title
 from cogs.checks import is_moderator, refused_by_settings
-from cogs.ui.attachments import attachment_url, fetch_posted, local_file
+from cogs.voice_jobs import find_job, item_for, job_choices, lookup_of, tell_requester
 from cogs.voice_panel import NowPlaying, PanelButton, queue_text
+from cogs.voice_transport import DiscordTransport, announcer, check_can_join
 
 log = logging.getLogger(__name__)
 
-NOT_AVAILABLE = "Voice playback isn't available on this bot right now."
 LEFT_VOICE = (
     "You're not in a voice channel any more, so I didn't play **{title}**. "
     "Join one and press ▶ Play on the result to hear it."
 )
 PANEL_REFRESH_S = 15.0  # coarse elapsed time: one edit per 15 s, never per second
-
-
-class LiveOpusAudio(discord.FFmpegOpusAudio):
-    """``FFmpegOpusAudio`` fed from a ``LiveReader``: closing the reader first lets
-    discord.py's pipe-writer thread end quietly when a track is stopped mid-stream."""
-
-    def __init__(self, reader: Any, **kwargs: Any) -> None:
-        self._live_reader = reader
-        super().__init__(reader, **kwargs)
-
-    def cleanup(self) -> None:
-        self._live_reader.close()  # its read() returns b"" within 0.25 s
-        writer = getattr(self, "_pipe_writer_thread", None)
-        if writer is not None and writer is not threading.current_thread():
-            # discord.py 2.7.1 resets stdin to MISSING in cleanup while the writer may
-            # still use it (an AttributeError traceback in that thread): let it finish.
-            writer.join(timeout=1.0)
-        super().cleanup()
 
 
 class VoiceCog(commands.Cog):
@@ -87,15 +50,12 @@ class VoiceCog(commands.Cog):
         self.players: dict[int, GuildPlayer] = {}
         self.panels: dict[int, NowPlaying] = {}
         self.panel_refresh_s = PANEL_REFRESH_S
-        settings = bot.settings
-        # VOICE_CONNECT_TIMEOUT_S; tests shorten it (the fake Discord has no voice server).
-        self.connect_timeout_s = settings.voice_connect_timeout_s
+        self.transport = DiscordTransport(bot, bot.settings.voice_connect_timeout_s)
         # Injection points: tests substitute a fake of discord.py's voice transport.
-        self.connector: Connector = self._connect_discord
-        self.make_source: SourceFactory = self._ffmpeg_source
-        self.make_live_source: LiveSourceFactory = self._ffmpeg_live_source
-        self.fetch: Fetcher = self._fetch_attachment
-        self._ffmpeg: str | None = None
+        self.connector: Connector = self.transport.connect
+        self.make_source: SourceFactory = self.transport.source
+        self.make_live_source: LiveSourceFactory = self.transport.live_source
+        self.fetch: Fetcher = self.transport.fetch
 
     # -- public API -----------------------------------------------------------------------
     async def enqueue_for(
@@ -114,7 +74,7 @@ class VoiceCog(commands.Cog):
         refusal = await refused_by_settings(interaction, "play")
         if refusal:
             raise UserError(refusal)
-        lookup = self._lookup()
+        lookup = lookup_of(self.bot.services)
         channel = member.voice.channel if member.voice else None
         if channel is None:
             raise UserError("Join a voice channel first, then try again.")
@@ -123,7 +83,7 @@ class VoiceCog(commands.Cog):
             if job is None:
                 raise UserError("That speech is no longer being made.")
         else:
-            job = await self._find_job(lookup, guild.id, member.id, job_id)
+            job = await find_job(lookup, guild.id, member.id, job_id)
         asked_in = (interaction.channel_id, interaction.channel)
         return await self._queue(guild.id, channel, job, member.id, asked_in, live)
 
@@ -141,13 +101,13 @@ class VoiceCog(commands.Cog):
         text_id, text = asked_in
         player = self.player_for(guild_id)
         if player.channel is None or (player.channel != channel and not player.busy):
-            self._check_can_join(channel)  # the bot is about to join or move there
+            check_can_join(channel)  # the bot is about to join or move there
         if live is not None:
             title = escape_markdown(job_title(job))
             item = QueueItem(str(job.id), title, member_id, None, None, None, text_id, live)
         else:
-            item = await self._item_for(job, member_id, text_id)
-        player.announce = self._announcer(text)
+            item = await item_for(self.bot, job, member_id, text_id)
+        player.announce = announcer(text)
         result = await player.enqueue(item, channel)
         where = result.channel.mention
         if result.position == 0:
@@ -175,7 +135,7 @@ class VoiceCog(commands.Cog):
         channel = member.voice.channel if member and member.voice else None
         if member is None or channel is None:
             log.info("job %s: requester is not in a voice channel; not playing it", job.id)
-            await self._tell(job, LEFT_VOICE.format(title=title))
+            await tell_requester(self.bot, job, LEFT_VOICE.format(title=title))
             return
         context = MemberContext(job.guild_id or 0, job.channel_id or 0, job.user_id, job.role_ids)
         try:
@@ -189,21 +149,7 @@ class VoiceCog(commands.Cog):
             said = str(exc)
         except Exception as exc:
             said = describe_error(exc, context="/say play").message
-        await self._tell(job, said)
-
-    async def _tell(self, job: Job, text: str) -> None:
-        """A private follow-up on the job's interaction while its token lives."""
-        expires = job.interaction_expires_at or 0.0
-        if not job.interaction_token or not job.application_id or expires <= time.time():
-            return
-        hook = discord.Webhook.partial(job.application_id, job.interaction_token, client=self.bot)
-        # An interaction's webhook is an application webhook (as discord.py makes
-        # ``interaction.followup``), which may send ephemeral messages.
-        hook.type = discord.WebhookType.application
-        try:
-            await hook.send(text, ephemeral=True)
-        except discord.HTTPException as exc:
-            log.info("could not tell the member about voice playback: %s", exc)
+        await tell_requester(self.bot, job, said)
 
     def player_for(self, guild_id: int) -> GuildPlayer:
         player = self.players.get(guild_id)
@@ -243,23 +189,9 @@ class VoiceCog(commands.Cog):
     async def _job_choices(
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
-        lookup: JobLookup | None = getattr(self.bot.services, "job_lookup", None)
-        if lookup is None or interaction.guild_id is None:
-            return []
-        try:  # autocomplete must answer within 3 s
-            jobs = await asyncio.wait_for(
-                lookup.recent_for(interaction.guild_id, interaction.user.id, 25), 2.0
-            )
-        except Exception:
-            log.warning("job autocomplete failed", exc_info=True)
-            return []
-        needle = current.casefold().strip()
-        choices = []
-        for job in jobs:
-            label = f"{job_title(job, 70)} · {job.kind} · {job.id}"[:100]
-            if is_playable(job) and needle in label.casefold():
-                choices.append(app_commands.Choice(name=label, value=str(job.id)[:100]))
-        return choices[:25]
+        return await job_choices(
+            self.bot.services, interaction.guild_id, interaction.user.id, current
+        )
 
     @app_commands.command(name="queue", description="Show what's playing and what's next")
     @app_commands.guild_only()
@@ -359,163 +291,12 @@ class VoiceCog(commands.Cog):
                 log.warning("closing a voice player failed", exc_info=result)
 
     # -- helpers --------------------------------------------------------------------------
-    def _lookup(self) -> JobLookup:
-        lookup: JobLookup | None = getattr(self.bot.services, "job_lookup", None)
-        if lookup is None:
-            raise UserError(NOT_AVAILABLE)
-        return lookup
-
-    async def _find_job(
-        self, lookup: JobLookup, guild_id: int, user_id: int, job_id: str | None
-    ) -> JobLike:
-        if job_id is None:
-            job = await lookup.latest_for(guild_id, user_id)
-            if job is None or not is_playable(job):
-                recent = await lookup.recent_for(guild_id, user_id, 25)
-                job = next((j for j in recent if is_playable(j)), None)
-            if job is None:
-                raise UserError("You have no finished results to play yet.")
-            return job
-        job = await lookup.get(job_id.strip())
-        # Results are posted in the guild anyway; other guilds' jobs stay private.
-        if job is None or (job.guild_id != guild_id and job.user_id != user_id):
-            raise UserError(f"I can't find a result `{escape_markdown(job_id)[:40]}` here.")
-        if not is_playable(job):
-            raise UserError(f"That result has no audio to play (it is {job.state}).")
-        return job
-
-    def _check_can_join(self, channel: discord.VoiceChannel | discord.StageChannel) -> None:
-        perms = channel.permissions_for(channel.guild.me)
-        missing = [
-            name for name, ok in (("Connect", perms.connect), ("Speak", perms.speak)) if not ok
-        ]
-        if missing:
-            log.warning(
-                "guild %s: cannot join voice channel %s: missing %s",
-                channel.guild.id, channel.id, ", ".join(missing),
-            )  # fmt: skip
-            raise UserError(
-                f"I need the {' and '.join(missing)} permission in "
-                f"{channel.mention} to play there; ask a server admin."
-            )
-        limit = channel.user_limit
-        if limit and len(channel.members) >= limit and not perms.move_members:
-            # Discord refuses the join; a bot with Move Members may exceed the limit.
-            log.warning(
-                "guild %s: voice channel %s is full (%d/%d)",
-                channel.guild.id, channel.id, len(channel.members), limit,
-            )  # fmt: skip
-            raise UserError(
-                f"{channel.mention} is full ({len(channel.members)}/{limit}), so I can't join. "
-                "Free a place, raise its user limit, or give me Move Members."
-            )
-
-    async def _item_for(self, job: JobLike, requester_id: int, channel_id: int | None) -> QueueItem:
-        title = escape_markdown(job_title(job))
-        path = local_file(job)
-        url = None
-        if path is None or not await asyncio.to_thread(path.is_file):
-            # Fetched when it comes up to play (cogs/ui/attachments.py, guarded download).
-            url = await attachment_url(self.bot, job)
-            if url is None:
-                log.warning("job %s: audio deleted and never posted; nothing to play", job.id)
-                raise UserError(
-                    f"The audio for **{title}** is no longer stored and was never "
-                    "posted, so there is nothing to play."
-                )
-        seconds = await self._length(path) if url is None else None
-        return QueueItem(str(job.id), title, requester_id, path, url, seconds, channel_id)
-
-    async def _length(self, path: Path | None) -> float | None:
-        """The item's length for the panel and /queue; unknown is fine (shown as ?:??)."""
-        ffmpeg = getattr(self.bot.services, "ffmpeg", None)
-        if path is None or ffmpeg is None:
-            return None
-        try:
-            return (await probe(ffmpeg, path)).duration_s
-        except AudioError:
-            return None
-
     async def _stop(self, interaction: discord.Interaction) -> int:
         player = self.players.get(interaction.guild_id or 0)
         if player is None:
             raise UserError("I'm not in a voice channel here.")
         moderator = await self.is_moderator(interaction)
         return await player.stop(interaction.user.id, is_moderator=moderator)
-
-    def _announcer(self, channel: Any) -> Announcer | None:
-        if not isinstance(channel, discord.abc.Messageable):
-            return None
-
-        async def announce(text: str) -> None:
-            await channel.send(text, allowed_mentions=discord.AllowedMentions.none())
-
-        return announce
-
-    # -- discord.py transport -------------------------------------------------------------
-    async def _connect_discord(self, channel: Any) -> VoiceLink:
-        stale = channel.guild.voice_client
-        if stale is not None:  # a client discord.py kept after a drop we already handled
-            await stale.disconnect(force=True)
-        failure: VoiceFailure
-        try:
-            return await channel.connect(
-                timeout=self.connect_timeout_s, reconnect=True, self_deaf=True
-            )
-        except TimeoutError:
-            failure = describe_voice_failure(timeout=True)
-        except discord.ConnectionClosed as exc:
-            failure = describe_voice_failure(exc.code)
-        except RuntimeError as exc:  # discord.py 2.7.1 refuses voice without davey
-            if "davey" not in str(exc):
-                raise
-            failure = describe_voice_failure(dave_missing=True)
-        except discord.ClientException as exc:
-            failure = VoiceFailure(
-                f"voice client error: {exc}", "I couldn't join the voice channel; please try again."
-            )
-        log.warning(
-            "guild %s: cannot join voice channel %s: %s",
-            channel.guild.id,
-            channel.id,
-            failure.log_hint,
-        )
-        raise VoiceConnectError(failure)
-
-    async def _find_ffmpeg(self) -> str:
-        if self._ffmpeg is None:
-            self._ffmpeg = await asyncio.to_thread(find_ffmpeg, self.bot.settings.ffmpeg_path)
-        if self._ffmpeg is None:
-            log.error("ffmpeg not found: install it or set FFMPEG_PATH")
-            raise PlaybackError("ffmpeg is not installed on the bot's host")
-        return self._ffmpeg
-
-    async def _ffmpeg_live_source(self, live: Any) -> discord.AudioSource:
-        """ffmpeg reads the speech from a pipe that discord.py fills from ``live``."""
-        ffmpeg = await self._find_ffmpeg()
-        return await self._spawn_ffmpeg(
-            lambda: LiveOpusAudio(live.reader(), pipe=True, **live_source_kwargs(ffmpeg))
-        )
-
-    async def _spawn_ffmpeg(self, make: Any) -> discord.AudioSource:
-        """Popen in a thread (spawning can stall the loop); a vanished binary is one line."""
-        try:
-            return await asyncio.to_thread(make)
-        except discord.ClientException as exc:  # "<path> was not found."
-            log.error("ffmpeg could not be started (%s): install it or set FFMPEG_PATH", exc)
-            self._ffmpeg = None  # look again next time
-            raise PlaybackError("ffmpeg is not installed on the bot's host") from exc
-
-    async def _ffmpeg_source(self, path: Path) -> discord.AudioSource:
-        ffmpeg = await self._find_ffmpeg()
-        kwargs = ffmpeg_source_kwargs(ffmpeg, opus=await asyncio.to_thread(is_ogg_opus, path))
-        return await self._spawn_ffmpeg(lambda: discord.FFmpegOpusAudio(str(path), **kwargs))
-
-    async def _fetch_attachment(self, url: str) -> Path:
-        try:
-            return await fetch_posted(self.bot, url)
-        except AttachmentUnavailable as exc:
-            raise PlaybackError(exc.reason) from exc
 
 
 async def setup(bot: FoleyBot) -> None:

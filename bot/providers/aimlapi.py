@@ -39,7 +39,7 @@ from bot.providers.base import (
 )
 from bot.providers.download import DownloadGuard, download
 from bot.providers.errors import ErrorKind, ProviderError
-from bot.providers.http import ApiClient, KeyedClient, Reply, sanitize
+from bot.providers.http import KeyedClient, Reply, sanitize
 from bot.providers.retry import RetryPolicy, with_retries
 
 log = logging.getLogger(__name__)
@@ -214,17 +214,14 @@ class AimlapiClient(KeyedClient):
         download_allowed_hosts: tuple[str, ...] = (),
         download_stall_s: float = 30.0,
     ) -> None:
-        self._key = api_key
-        self._api = ApiClient(
+        self._connect(
             session,
-            service=SERVICE,
-            display_name=DISPLAY,
+            api_key,
+            {"Authorization": f"Bearer {api_key}"},
             base_url=base_url,
-            auth_headers={"Authorization": f"Bearer {api_key}"} if api_key else {},
             map_error=map_error,
             timeout_s=timeout_s,
-            retry=retry or RetryPolicy(),
-            secrets=(api_key,) if api_key else (),
+            retry=retry,
         )
         self._guard = DownloadGuard(download_allowed_hosts)
         self._max_bytes = max_download_bytes

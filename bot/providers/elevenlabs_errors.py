@@ -18,6 +18,7 @@ from typing import Any
 from bot.providers.errors import ErrorKind, ProviderError
 from bot.providers.http import Reply, sanitize
 
+SERVICE = "elevenlabs"  # the id in settings, the ledger and log lines
 DISPLAY = "ElevenLabs"
 
 # Request fields → words a Discord user understands.

@@ -345,9 +345,40 @@ class ApiClient:
 class KeyedClient:
     """What every provider client shares: one API key, one :class:`ApiClient`."""
 
+    service: str
+    display_name: str
     key_variable: str  # the setting that holds the key, named in "disabled" errors
     _key: str | None
     _api: ApiClient
+
+    def _connect(
+        self,
+        session: aiohttp.ClientSession,
+        api_key: str | None,
+        auth_headers: Mapping[str, str],
+        *,
+        base_url: str,
+        map_error: ErrorMapper,
+        timeout_s: float,
+        retry: RetryPolicy | None,
+    ) -> None:
+        """Keep the key and open the client's one :class:`ApiClient`.
+
+        The key is sent only in ``auth_headers`` (none at all without a key) and is
+        redacted from every error and log line (``secrets``).
+        """
+        self._key = api_key
+        self._api = ApiClient(
+            session,
+            service=self.service,
+            display_name=self.display_name,
+            base_url=base_url,
+            auth_headers=auth_headers if api_key else {},
+            map_error=map_error,
+            timeout_s=timeout_s,
+            retry=retry or RetryPolicy(),
+            secrets=(api_key,) if api_key else (),
+        )
 
     @property
     def enabled(self) -> bool:

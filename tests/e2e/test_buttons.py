@@ -109,7 +109,7 @@ async def test_play_button_works_after_a_restart(
         away = await click(foley, MEMBER_ID, result.id, custom)
         assert await private_reply(away) == "Join a voice channel first, then try again."
         voice = foley.bot.get_cog("VoiceCog")
-        voice.connect_timeout_s = 1.0  # the fake has no voice server: the join times out
+        voice.transport.connect_timeout_s = 1.0  # the fake has no voice server: the join times out
         await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
         await click(foley, MEMBER_ID, result.id, custom)
         join = await foley.fake.wait_for_gateway_op(

@@ -40,7 +40,8 @@ async def test_say_play_true_joins_the_members_voice_channel(
     fake_discord: FakeDiscord, simulator, tmp_path: Path
 ) -> None:
     async with running_foley(fake_discord, simulator, tmp_path, commands=COMMANDS) as foley:
-        foley.bot.get_cog("VoiceCog").connect_timeout_s = 1.0  # no voice server in the fake
+        voice = foley.bot.get_cog("VoiceCog")
+        voice.transport.connect_timeout_s = 1.0  # no voice server in the fake
         await fake_discord.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
         inter = await foley.invoke("say", MEMBER_ID, text="Welcome in", play=True)
         await inter.wait_for_original(finished, timeout=30)

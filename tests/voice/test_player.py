@@ -251,7 +251,7 @@ async def test_missing_file_is_fetched_from_the_attachment(transport, tmp_path, 
     async with aiohttp.ClientSession() as session:
         settings = Settings(discord_api_base_url=f"{cdn}/api/v10", max_download_bytes=1 << 20)
 
-        async def fetch(url: str) -> Path:  # as cogs/voice.py's fetcher
+        async def fetch(url: str) -> Path:  # as cogs/voice_transport.py's fetcher
             try:
                 return await fetch_to_temp(session, url, settings)
             except AttachmentUnavailable as exc:

@@ -173,7 +173,7 @@ async def test_refusals_are_clear_private_sentences(foley: Foley) -> None:
 async def test_play_in_voice_joins_then_reports_the_connect_timeout(
     foley: Foley, caplog: pytest.LogCaptureFixture
 ) -> None:
-    foley.cog.connect_timeout_s = 1.0  # the fake never sends VOICE_SERVER_UPDATE
+    foley.cog.transport.connect_timeout_s = 1.0  # the fake never sends VOICE_SERVER_UPDATE
     foley.add_job("j1", MEMBER_ID, "rain on a tin roof")
     await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
     with caplog.at_level(logging.WARNING, logger="cogs.voice"):

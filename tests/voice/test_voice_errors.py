@@ -94,7 +94,7 @@ async def test_close_codes_and_timeouts(
     log_text: str,
 ) -> None:
     with caplog.at_level(logging.WARNING), pytest.raises(VoiceConnectError) as failed:
-        await foley.cog._connect_discord(Refusing(error))
+        await foley.cog.transport.connect(Refusing(error))
     assert str(failed.value) == member_text
     one_line(caplog, log_text)
 
@@ -102,7 +102,7 @@ async def test_close_codes_and_timeouts(
 async def test_ffmpeg_missing(foley: Foley, caplog) -> None:  # noqa: F811
     transport = FakeTransport()
     foley.cog.connector = transport.connect  # the real FFmpegOpusAudio source stays
-    foley.cog._ffmpeg = "/nonexistent/ffmpeg"  # the binary vanished after discovery
+    foley.cog.transport.ffmpeg = "/nonexistent/ffmpeg"  # the binary vanished after discovery
     foley.add_job("j1", MEMBER_ID, "rain")
     await foley.fake.set_voice_state(GUILD_ID, MEMBER_ID, VOICE_CHANNEL_ID)
     with caplog.at_level(logging.WARNING):
