@@ -4,7 +4,7 @@
 the process running the server's gateway shard holds its voice connection. In
 the normal case that process also carries the job (it received the command,
 and the job is pinned to the shard: see ``CLAIM_JOBS`` in
-``bot/storage/jobs_sql.py``) and ``cogs/voice_live.play_when_ready`` plays the
+``bot/storage/job_carriers_sql.py``) and ``cogs/voice_live.play_when_ready`` plays the
 speech while it streams. When it does not — the job was resumed by a restart
 of the shard's process, or finished and delivered as a file by another process
 after the pin bound — the delivering process publishes ``voice.play`` on the

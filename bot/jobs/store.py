@@ -5,7 +5,9 @@ per request shape that the poll schedule and ETAs read on every poll.
 
 Every state change is one compare-and-set ``UPDATE`` in its own transaction;
 methods that change state return ``True`` only if this caller moved the row.
-The SQL itself lives in :mod:`bot.storage.jobs_sql`.
+The SQL itself lives in :mod:`bot.storage.jobs_sql` and, for what lets several
+processes share the jobs (leases, claims, voice pins, slots, route moves),
+:mod:`bot.storage.job_carriers_sql`.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from bot.jobs.polling import (
 )
 from bot.providers.base import GenerationRequest, JobKind, Provider
 from bot.shards import ALL_SHARDS, Shards
+from bot.storage import job_carriers_sql as carriers
 from bot.storage import jobs_sql as sql
 from bot.storage.db import Database
 
@@ -81,7 +84,7 @@ class JobStore:
         A job to be played in voice is taken only by a process running its
         server's shard, or by any once its lease expired before ``pin_deadline``."""
         async with self.db.transaction() as conn:
-            ids = await sql.claim_jobs(
+            ids = await carriers.claim_jobs(
                 conn, owner, now, until, own, limit, shards=shards, pin_deadline=pin_deadline
             )
         jobs = [await self.get(job_id) for job_id in ids]
@@ -91,19 +94,19 @@ class JobStore:
 
     async def pending_plays(self, shards: Shards, since: float) -> list[Job]:
         """Jobs asked since ``since`` to be played in voice in ``shards``, not yet played."""
-        return await sql.pending_plays(self.db, shards, since)
+        return await carriers.pending_plays(self.db, shards, since)
 
     async def take_play(self, job_id: str, now: float) -> bool:
         """True for the one caller that hands the job to voice (or gives up on it)."""
-        return await self._write(sql.mark_play_done, job_id, now)
+        return await self._write(carriers.mark_play_done, job_id, now)
 
     async def expire_plays(self, since: float, now: float) -> int:
         async with self.db.transaction() as conn:
-            return await sql.expire_plays(conn, since, now)
+            return await carriers.expire_plays(conn, since, now)
 
     async def renew(self, owner: str, until: float) -> int:
         async with self.db.transaction() as conn:
-            return await sql.renew_leases(conn, owner, until)
+            return await carriers.renew_leases(conn, owner, until)
 
     # -- transitions -----------------------------------------------------------
 
@@ -119,15 +122,15 @@ class JobStore:
         """``queued → submitting`` if a provider and member slot is free across all
         processes: True; None while every slot is taken; False if the job moved on."""
         async with self.db.transaction() as conn:
-            return await sql.take_slot(conn, job, now, limit, user_cap)
+            return await carriers.take_slot(conn, job, now, limit, user_cap)
 
     async def reroute(
         self, job: Job, request: GenerationRequest, estimate: int, *, limit: int | None = None
     ) -> bool | None:
         """Rewrite the job's service, model, params and estimate for another route
-        (see :func:`bot.storage.jobs_sql.reroute`)."""
+        (see :func:`bot.storage.jobs_carriers.reroute`)."""
         async with self.db.transaction() as conn:
-            return await sql.reroute(conn, job, request, estimate, limit=limit)
+            return await carriers.reroute(conn, job, request, estimate, limit=limit)
 
     async def mark_submitting(self, job_id: str, now: float) -> bool:
         return await self._write(sql.mark_submitting, job_id, now)
