@@ -363,12 +363,17 @@ class JobEngine:
             self._release(job_id)
 
     async def _stop_finished_elsewhere(self) -> None:
-        """Fallback for a missed notice: stop tasks whose row another process finished."""
+        """Fallback for a missed cancel notice: stop tasks whose job another process
+        cancelled. Only ``cancelled``: a job this process is just finishing itself
+        (delivered, its ledger call and update still to come) is terminal in the row
+        too, and stopping it would drop its update and discard its delivered file."""
         mine = [*self._runners, *self._deliveries]
         if not mine:
             return
         for job_id, state in (await self.store.states_of(mine)).items():
-            if state.terminal and (job_id in self._runners or job_id in self._deliveries):
+            if state is JobState.CANCELLED and (
+                job_id in self._runners or job_id in self._deliveries
+            ):
                 await self._on_cancelled_elsewhere({"job_id": job_id})
 
     async def _stop_tasks(self, job_id: str) -> None:

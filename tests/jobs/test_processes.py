@@ -113,3 +113,26 @@ async def test_the_per_member_job_cap_holds_across_processes(
     finally:
         for h in harnesses:
             await h.close()
+
+
+async def test_the_lease_pass_leaves_a_job_this_process_is_finishing_alone(
+    tmp_path: Path, simulator: Simulator
+) -> None:
+    """Found by bench/jobs_bench.py with 1,000 jobs: between the ``delivered`` write
+    and its update the row is already terminal; the missed-cancel fallback took that
+    for "finished elsewhere", cancelled the delivery task (no update, ledger call
+    left to maintenance) and discarded the delivered file."""
+    async with await Harness.create(tmp_path / "a", simulator.base_url) as a:
+        job = await a.submit(1, say("still mine"))
+        done = await a.wait(job.id, {JobState.DELIVERED})
+        assert done.output is not None and done.output.exists()
+        finishing = asyncio.create_task(asyncio.sleep(30))  # its delivery task, not done yet
+        a.engine._deliveries[job.id] = finishing
+        try:
+            await a.engine.renew_and_take_over()
+            await asyncio.sleep(0)
+            assert not finishing.cancelled(), "the lease pass stopped a delivery of its own"
+            assert done.output.exists(), "the delivered file was discarded"
+        finally:
+            finishing.cancel()
+            a.engine._deliveries.pop(job.id, None)
