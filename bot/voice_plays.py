@@ -93,7 +93,8 @@ class VoicePlays:
         return await self.store.take_play(job_id, self.clock())
 
     def _on_update(self, update: JobUpdate) -> None:
-        if update.state is JobState.DELIVERED:
+        # Only /say play:true asks for a play: other jobs need no read of their row.
+        if update.state is JobState.DELIVERED and update.kind == "say":
             self._spawn(self.delivered(update.job_id))
 
     async def delivered(self, job_id: str) -> None:
