@@ -72,7 +72,7 @@ class Deliverer:
             if not settled:
                 # A ready job is paid for whatever delivery does (delivered, or failed
                 # but kept): settle now, so the result shows the tokens left after it.
-                # The settle at ``delivered`` below is then a no-op (idempotent).
+                # The ``delivered`` write below then only marks the debt paid.
                 settled = await self.finisher.settle_ready(job)
             if not await self.store.count_delivery_attempt(job_id):
                 return
@@ -107,7 +107,7 @@ class Deliverer:
                 job.result_message_id, job.compressed = result.message_id, result.compressed
                 job.actual_tokens, job.ledger_action = tokens, LedgerAction.SETTLE
                 job.ledger_done_at = await self.finisher.close_ledger(
-                    job_id, LedgerAction.SETTLE, tokens, "delivered", job.service
+                    job_id, LedgerAction.SETTLE, tokens, "delivered", job.service, settled=settled
                 )
                 self.publish(job)  # after the settle, like every terminal update
             return

@@ -66,12 +66,20 @@ class Finisher:
         return displayed_cost(job, self.to_tokens)
 
     async def close_ledger(
-        self, job_id: str, action: LedgerAction, tokens: int, reason: str, service: str | None
+        self,
+        job_id: str,
+        action: LedgerAction,
+        tokens: int,
+        reason: str,
+        service: str | None,
+        *,
+        settled: bool = False,
     ) -> float | None:
         """Pay the job's debt; returns when it was recorded paid, or None if it is still owed.
-        ``service``: the one the job ran on (it may have moved after its reservation)."""
+        ``service``: the one the job ran on (it may have moved after its reservation);
+        ``settled``: :meth:`settle_ready` already booked it, so only mark it paid."""
         try:
-            if action is LedgerAction.SETTLE:
+            if action is LedgerAction.SETTLE and not settled:
                 await self.settlement.settle(job_id, tokens, service=service)
             else:
                 await self.settlement.refund(job_id, reason)
