@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from bot import catalog
 from bot.config import Settings
@@ -32,6 +32,14 @@ from bot.quotas.calibration import Calibration, Quote
 from bot.settings import MemberContext, SettingRefused, SettingsService
 
 log = logging.getLogger(__name__)
+
+
+class _HasService(Protocol):
+    @property
+    def service(self) -> str: ...
+
+
+_R = TypeVar("_R", bound=_HasService)  # a catalog Route, or a GenerationRequest
 
 INTERACTION_LIFETIME_S = 15 * 60
 PLAYABLE = (JobState.READY, JobState.DELIVERED)
@@ -124,13 +132,17 @@ class GenerationService:
         mode = getattr(self.settings, model.route_setting or "", "auto")
         if mode != "auto":
             return [next((r for r in routes if r.service == mode), routes[0])]
-        problems = {r.service: self._problem(r.service) for r in routes}
-        ordered = [r for r in routes if problems[r.service] is None]
-        ordered += [r for r in routes if problems[r.service] == "breaker"]
-        return ordered or routes[:1]
+        return self._by_readiness(routes) or routes[:1]
 
     def _problem(self, service: str) -> str | None:
         return service_problem(self.providers.get(service), self.breakers.get(service))
+
+    def _by_readiness(self, items: Sequence[_R]) -> list[_R]:
+        """Ready services first, then those whose breaker holds new jobs; none without
+        a key. The one order for a new job's routes and a stored request's candidates."""
+        problems = [self._problem(item.service) for item in items]
+        ordered = [i for i, p in zip(items, problems, strict=True) if p is None]
+        return ordered + [i for i, p in zip(items, problems, strict=True) if p == "breaker"]
 
     def unavailable_reason(self, kind: JobKind | None, service: str | None = None) -> str | None:
         """Why a command of this kind (or a job on ``service``) cannot run now, or None."""
@@ -153,12 +165,8 @@ class GenerationService:
         candidates = request.candidates
         if len(candidates) < 2 or self._problem(request.service) is None:
             return request
-        for i, candidate in enumerate(candidates):
-            if self._problem(candidate.service) is None:
-                rest = [c for c in candidates[:i] + candidates[i + 1 :]
-                        if self._problem(c.service) != "disabled"]  # fmt: skip
-                return candidate.with_alternates(rest)
-        return request
+        first, *rest = self._by_readiness(candidates) or [request]
+        return first.with_alternates(rest) if self._problem(first.service) is None else request
 
     def request_unavailable(self, request: GenerationRequest) -> str | None:
         """Why this stored request (every route it may take) cannot run now, or None."""
